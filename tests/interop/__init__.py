@@ -1,0 +1,1 @@
+"""Interop tests: fedgroup against independent ActivityPub software run as child processes."""
