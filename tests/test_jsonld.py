@@ -53,7 +53,10 @@ def test_load_context_returns_a_private_copy() -> None:
         ("https://www.w3.org/ns/activitystreams/", AS),
         ("http://w3id.org/security/v1", "https://w3id.org/security/v1"),
         ("https://w3id.org/security/v1.jsonld", "https://w3id.org/security/v1"),
-        ("http://litepub.social/litepub/context.jsonld", "https://litepub.social/litepub/context.jsonld"),
+        (
+            "http://litepub.social/litepub/context.jsonld",
+            "https://litepub.social/litepub/context.jsonld",
+        ),
         ("https://litepub.social/context.jsonld", "https://litepub.social/litepub/context.jsonld"),
         ("https://join-lemmy.org/context.json", "https://join-lemmy.org/context.json"),
         ("https://gotosocial.org/ns#", "https://gotosocial.org/ns"),

@@ -115,9 +115,7 @@ def canonicalize(doc: dict[str, Any]) -> str:
     """
     return _run(
         "canonicalization",
-        lambda: pyld.normalize(
-            doc, _options(algorithm="URDNA2015", format="application/n-quads")
-        ),
+        lambda: pyld.normalize(doc, _options(algorithm="URDNA2015", format="application/n-quads")),
     )
 
 
