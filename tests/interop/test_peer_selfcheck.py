@@ -52,6 +52,19 @@ async def test_follow_post_forgery_and_unfollow(start_fedify_peer: StartPeer) ->
             assert response.status == 200
             assert (await response.json(content_type=None))["id"] == posted.note_id
 
+    announce = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{bob.actor_url}/activities/{uuid.uuid4()}",
+        "type": "Announce",
+        "actor": bob.actor_url,
+        "object": posted.note_id,
+        "to": PUBLIC,
+    }
+    assert (await bob.send_raw(alice.shared_inbox_url, announce)).status == 202
+    boosted = await alice.wait_for_received(of_type("Announce", id=announce["id"]))
+    assert boosted["object"]["content"] == "<p>hello members</p>"  # fetched by id
+    assert boosted["inbox"] == "/inbox"
+
     forged = like_activity(alice, posted.note_id)
     answer = await alice.send_raw(bob.inbox_url, forged, sign="tamper")
     assert answer.status == 401
