@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -445,6 +446,22 @@ async def test_oversized_body_without_content_length_is_refused(
         await fetch_bytes(session, remote.url("/unannounced"), allow_private=True, max_bytes=1000)
 
 
+async def test_compressed_bomb_is_limited_after_decompression(
+    session: aiohttp.ClientSession, remote: FakeInstance
+) -> None:
+    start = b'{"id": "' + remote.url("/bomb").encode() + b'", "x": "'
+    bomb = gzip.compress(start + b"0" * 5_000_000)
+    assert len(bomb) < 65536
+    remote.serve_bytes(
+        "/bomb",
+        bomb,
+        content_type="application/activity+json",
+        headers={"Content-Encoding": "gzip"},
+    )
+    with pytest.raises(ResponseTooLarge, match="more than 65536"):
+        await fetch_json(session, remote.url("/bomb"), allow_private=True, max_bytes=65536)
+
+
 async def test_slow_server_hits_the_total_timeout(
     session: aiohttp.ClientSession, remote: FakeInstance
 ) -> None:
@@ -492,7 +509,15 @@ async def test_fetch_bytes_returns_any_media_type_and_the_final_url(
 
 
 def test_every_error_is_a_fetch_error() -> None:
-    for error in (UnsafeURL, ResponseTooLarge, TooManyRedirects, OriginMismatch, BadContentType,
-                  InvalidDocument, FetchTimeout, UnreachableHost):
+    for error in (
+        UnsafeURL,
+        ResponseTooLarge,
+        TooManyRedirects,
+        OriginMismatch,
+        BadContentType,
+        InvalidDocument,
+        FetchTimeout,
+        UnreachableHost,
+    ):
         assert issubclass(error, FetchError)
     assert issubclass(BadResponse, FetchError)

@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 ACTIVITY_ACCEPT = (
-    'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+    "application/activity+json, "
+    'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 )
 ACTIVITY_CONTENT_TYPES = frozenset(
     {"application/activity+json", "application/ld+json", "application/json"}

@@ -44,8 +44,11 @@ async def test_serves_actor_webfinger_nodeinfo_and_registered_documents() -> Non
             assert r.content_type == "application/jrd+json"
             jrd = json.loads(await r.read())
         assert jrd["subject"] == resource
-        assert {"rel": "self", "type": "application/activity+json",
-                "href": remote.actor_url("alice")} in jrd["links"]
+        assert {
+            "rel": "self",
+            "type": "application/activity+json",
+            "href": remote.actor_url("alice"),
+        } in jrd["links"]
 
         async with s.get(remote.url("/.well-known/nodeinfo")) as r:
             href = (await r.json())["links"][0]["href"]
@@ -119,9 +122,7 @@ async def test_verify_hook_rejects_with_401() -> None:
             headers = {"Signature": signature}
             async with s.post(remote.shared_inbox_url, data=b"{}", headers=headers):
                 pass
-        results: list[tuple[int, bool | None]] = [
-            (p.status, p.verified) for p in remote.received
-        ]
+        results: list[tuple[int, bool | None]] = [(p.status, p.verified) for p in remote.received]
         assert results == [(401, False), (202, True)]
         assert seen == [b"{}", b"{}"]
 
