@@ -190,7 +190,8 @@ async def _follow(
             if not 200 <= response.status < 300:
                 raise BadResponse(f"{url} answered HTTP {response.status}", response.status)
             if content_types is not None and response.content_type not in content_types:
-                raise BadContentType(f"{url} sent {response.content_type!r}, not JSON")
+                expected = ", ".join(sorted(content_types))
+                raise BadContentType(f"{url} sent {response.content_type!r}, not {expected}")
             body = await _read_limited(response, url, max_bytes)
             return Fetched(
                 url=str(url),
