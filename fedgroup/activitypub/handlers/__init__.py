@@ -1,0 +1,1 @@
+"""fedgroup.activitypub.handlers."""

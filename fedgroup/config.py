@@ -1,0 +1,192 @@
+"""Settings: environment variables, an optional TOML file, command-line flags win.
+
+One frozen object is built at start-up and handed down; a bad value fails start-up with
+one line that names the setting, so an operator never has to read a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite://./data/fedgroup.sqlite3"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot run with; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server, the workers and the admin CLI need to know."""
+
+    base_url: str = "http://127.0.0.1:8080"
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    allow_private_network: bool = False
+    max_inbox_bytes: int = 1_048_576
+    max_fetch_bytes: int = 1_048_576
+    signature_max_age: int = 3600
+    signature_max_future: int = 300
+    max_icon_bytes: int = 2_097_152
+    delivery_concurrency: int = 8
+    delivery_per_host: int = 4
+    delivery_give_up_after: int = 7 * 24 * 3600
+    unreachable_after: int = 24 * 3600
+    accept_non_members: bool = False
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def domain(self) -> str:
+        """The host (with a non-default port) that names our actors: `acct:NAME@domain`."""
+        return urlsplit(self.base_url).netloc
+
+    def url(self, path: str) -> str:
+        """Absolute public URL for a local path."""
+        return self.base_url.rstrip("/") + path
+
+
+_ENV_PREFIX = "FEDGROUP_"
+
+
+def _parse_bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
+
+
+def _parse_int(name: str, raw: Any, *, low: int, high: int) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: {value} is outside {low}..{high}")
+    return value
+
+
+def _parse_base_url(name: str, raw: Any) -> str:
+    text = str(raw).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{name}: expected an origin such as https://groups.example, got {raw!r}")
+    if parts.path or parts.query or parts.fragment:
+        raise ConfigError(f"{name}: must be an origin without a path, got {raw!r}")
+    return text
+
+
+def _parse_database_url(name: str, raw: Any) -> str:
+    text = str(raw).strip()
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
+        raise ConfigError(
+            f"{name}: expected sqlite://PATH or postgres://USER@HOST/DB, got {raw!r}"
+        )
+    return text
+
+
+def _parse_proxies(name: str, raw: Any) -> tuple:
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    nets = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or network") from None
+    return tuple(nets)
+
+
+def _parse_log_level(name: str, raw: Any) -> str:
+    text = str(raw).strip().upper()
+    if text not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{name}: expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return text
+
+
+_PARSERS: dict[str, Any] = {
+    "base_url": _parse_base_url,
+    "database_url": _parse_database_url,
+    "host": lambda n, v: str(v).strip(),
+    "port": lambda n, v: _parse_int(n, v, low=0, high=65535),
+    "trusted_proxies": _parse_proxies,
+    "allow_private_network": _parse_bool,
+    "accept_non_members": _parse_bool,
+    "log_level": _parse_log_level,
+}
+_INT_RANGES = {
+    "max_inbox_bytes": (1024, 64 * 1_048_576),
+    "max_fetch_bytes": (1024, 64 * 1_048_576),
+    "signature_max_age": (60, 7 * 24 * 3600),
+    "signature_max_future": (0, 24 * 3600),
+    "max_icon_bytes": (1024, 64 * 1_048_576),
+    "delivery_concurrency": (1, 1024),
+    "delivery_per_host": (1, 256),
+    "delivery_give_up_after": (60, 365 * 24 * 3600),
+    "unreachable_after": (60, 365 * 24 * 3600),
+}
+KNOWN_SETTINGS = tuple(f.name for f in fields(Settings) if f.name != "extra")
+
+
+def _parse_one(key: str, raw: Any, origin: str) -> Any:
+    label = f"{origin}" if origin else key
+    if key in _INT_RANGES:
+        low, high = _INT_RANGES[key]
+        return _parse_int(label, raw, low=low, high=high)
+    return _PARSERS[key](label, raw)
+
+
+def load_settings(
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge file < environment < flags into one validated Settings.
+
+    Raises ConfigError with a single line naming the offending setting.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"--config: file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            if key not in KNOWN_SETTINGS:
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            values[key] = _parse_one(key, raw, f"{path}: {key}")
+    for key in KNOWN_SETTINGS:
+        env_name = _ENV_PREFIX + key.upper()
+        if env_name in environ:
+            values[key] = _parse_one(key, environ[env_name], env_name)
+    for key, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if key not in KNOWN_SETTINGS:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _parse_one(key, raw, "--" + key.replace("_", "-"))
+    settings = Settings(**values)
+    if "base_url" not in values:
+        settings = replace(settings, base_url=f"http://{settings.host}:{settings.port}")
+    return settings

@@ -1,0 +1,1 @@
+"""Schema migrations (tortoise's built-in migration framework), one module per change."""

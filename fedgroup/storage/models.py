@@ -1,0 +1,248 @@
+"""Tortoise models: what the server must remember across restarts.
+
+Storage knows nothing of HTTP or ActivityPub semantics: it keeps rows. Every change to a
+model ships a migration in `fedgroup/storage/migrations/` and a test that upgrades a database
+made by the schema before it (see README, "Schema migrations").
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    MEMBERS_ONLY = "members_only"
+
+
+class MembershipMode(StrEnum):
+    OPEN = "open"
+    APPROVAL = "approval"
+
+
+class MembershipState(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+
+
+class ActivityState(StrEnum):
+    """Where an inbound activity stands in the processing queue."""
+
+    RECEIVED = "received"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    DROPPED = "dropped"
+    FAILED = "failed"
+
+
+class PolicyAction(StrEnum):
+    BLOCK = "block"
+    LIMIT = "limit"
+    ALLOW = "allow"
+    REJECT_MEDIA = "reject_media"
+
+
+class Group(Model):
+    """A community hosted here, an ActivityPub Group actor."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=200, default="")
+    summary = fields.TextField(default="")
+    rules = fields.TextField(default="")
+    visibility = fields.CharEnumField(Visibility, max_length=16, default=Visibility.PUBLIC)
+    membership_mode = fields.CharEnumField(
+        MembershipMode, max_length=16, default=MembershipMode.OPEN
+    )
+    posting_restricted_to_mods = fields.BooleanField(default=False)
+    publish_members = fields.BooleanField(default=False)
+    discoverable = fields.BooleanField(default=True)
+    icon = fields.BinaryField(null=True)
+    icon_media_type = fields.CharField(max_length=64, null=True)
+    image = fields.BinaryField(null=True)
+    image_media_type = fields.CharField(max_length=64, null=True)
+    private_key_pem = fields.TextField()
+    public_key_pem = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "groups"
+
+
+class ServerKey(Model):
+    """Key pairs of server-level actors (the instance actor signs our fetches)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    private_key_pem = fields.TextField()
+    public_key_pem = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "server_keys"
+
+
+class Instance(Model):
+    """A remote server: what software it runs and whether it is answering."""
+
+    id = fields.IntField(primary_key=True)
+    host = fields.CharField(max_length=255, unique=True)
+    software = fields.CharField(max_length=64, null=True)
+    software_version = fields.CharField(max_length=64, null=True)
+    nodeinfo_fetched_at = fields.DatetimeField(null=True)
+    signature_scheme = fields.CharField(max_length=16, null=True)
+    first_failure_at = fields.DatetimeField(null=True)
+    unreachable_since = fields.DatetimeField(null=True)
+    last_success_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "instances"
+
+
+class RemoteActor(Model):
+    """A cached remote actor document: where to deliver and which keys it signs with."""
+
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=2048, unique=True)
+    type = fields.CharField(max_length=32, default="Person")
+    preferred_username = fields.CharField(max_length=255, null=True)
+    host = fields.CharField(max_length=255, db_index=True)
+    inbox = fields.CharField(max_length=2048)
+    shared_inbox = fields.CharField(max_length=2048, null=True)
+    public_keys = fields.JSONField(default=dict)
+    document = fields.JSONField(default=dict)
+    fetched_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "remote_actors"
+
+
+class Membership(Model):
+    """A remote actor's relation to a group: pending approval or accepted."""
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="memberships", on_delete=fields.CASCADE
+    )
+    actor: fields.ForeignKeyRelation[RemoteActor] = fields.ForeignKeyField(
+        "models.RemoteActor", related_name="memberships", on_delete=fields.CASCADE
+    )
+    state = fields.CharEnumField(MembershipState, max_length=16)
+    follow_activity = fields.JSONField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "memberships"
+        unique_together = (("group", "actor"),)
+
+
+class Ban(Model):
+    """A banned actor or domain, in one group or (group NULL) on the whole server."""
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyNullableRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="bans", null=True, on_delete=fields.CASCADE
+    )
+    actor_url = fields.CharField(max_length=2048, null=True)
+    domain = fields.CharField(max_length=255, null=True)
+    reason = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "bans"
+
+
+class Activity(Model):
+    """Every activity we received or sent, stored before anything acts on it.
+
+    Inbound rows are the durable processing queue (state), outbound rows are what the
+    delivery rows point at and what GET on our activity ids serves.
+    """
+
+    id = fields.IntField(primary_key=True)
+    ap_id = fields.CharField(max_length=2048, unique=True)
+    type = fields.CharField(max_length=32)
+    actor = fields.CharField(max_length=2048)
+    object_id = fields.CharField(max_length=2048, null=True, db_index=True)
+    inbound = fields.BooleanField()
+    group: fields.ForeignKeyNullableRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="activities", null=True, on_delete=fields.CASCADE
+    )
+    payload = fields.JSONField()
+    state = fields.CharEnumField(ActivityState, max_length=16, default=ActivityState.RECEIVED)
+    attempts = fields.IntField(default=0)
+    process_after = fields.DatetimeField(null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "activities"
+        indexes = (("inbound", "state", "process_after"),)
+
+
+class StoredObject(Model):
+    """A post, comment or other object shared in a group, as received and as rendered."""
+
+    id = fields.IntField(primary_key=True)
+    ap_id = fields.CharField(max_length=2048, unique=True)
+    type = fields.CharField(max_length=32)
+    attributed_to = fields.CharField(max_length=2048, db_index=True)
+    group: fields.ForeignKeyNullableRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="objects", null=True, on_delete=fields.CASCADE
+    )
+    in_reply_to = fields.CharField(max_length=2048, null=True)
+    content_html = fields.TextField(default="")
+    document = fields.JSONField()
+    deleted = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "objects"
+
+
+class Delivery(Model):
+    """One outbound activity to one inbox: the row says where that delivery stands."""
+
+    id = fields.IntField(primary_key=True)
+    activity: fields.ForeignKeyRelation[Activity] = fields.ForeignKeyField(
+        "models.Activity", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    inbox = fields.CharField(max_length=2048)
+    host = fields.CharField(max_length=255, db_index=True)
+    state = fields.CharEnumField(DeliveryState, max_length=16, default=DeliveryState.QUEUED)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    last_status = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "deliveries"
+        unique_together = (("activity", "inbox"),)
+        indexes = (("state", "next_attempt_at"),)
+
+
+class DomainPolicy(Model):
+    """What this server does with a remote domain: block, limit, allow, reject media."""
+
+    id = fields.IntField(primary_key=True)
+    domain = fields.CharField(max_length=255, unique=True)
+    action = fields.CharEnumField(PolicyAction, max_length=16)
+    reason = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "domain_policies"
