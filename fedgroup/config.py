@@ -93,9 +93,7 @@ def _parse_database_url(name: str, raw: Any) -> str:
     text = str(raw).strip()
     scheme = text.split("://", 1)[0] if "://" in text else ""
     if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
-        raise ConfigError(
-            f"{name}: expected sqlite://PATH or postgres://USER@HOST/DB, got {raw!r}"
-        )
+        raise ConfigError(f"{name}: expected sqlite://PATH or postgres://USER@HOST/DB, got {raw!r}")
     return text
 
 

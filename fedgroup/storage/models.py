@@ -180,6 +180,7 @@ class Activity(Model):
         "models.Group", related_name="activities", null=True, on_delete=fields.CASCADE
     )
     payload = fields.JSONField()
+    public = fields.BooleanField(default=False)
     state = fields.CharEnumField(ActivityState, max_length=16, default=ActivityState.RECEIVED)
     attempts = fields.IntField(default=0)
     process_after = fields.DatetimeField(null=True)

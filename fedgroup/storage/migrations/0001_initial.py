@@ -59,6 +59,7 @@ class Migration(migrations.Migration):
                 ('inbound', fields.BooleanField()),
                 ('group', fields.ForeignKeyField('models.Group', source_field='group_id', null=True, db_constraint=True, to_field='id', related_name='activities', on_delete=OnDelete.CASCADE)),
                 ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('public', fields.BooleanField(default=False)),
                 ('state', fields.CharEnumField(default=ActivityState.RECEIVED, description='RECEIVED: received\nDONE: done\nFAILED: failed', enum_type=ActivityState, max_length=16)),
                 ('attempts', fields.IntField(default=0)),
                 ('process_after', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),

@@ -1,0 +1,58 @@
+"""The application factory: wires storage, the one HTTP client session, routes and workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from . import __version__
+from .activitypub.netguard import make_client_session
+from .app_keys import HTTP_CLIENT, RUNTIME, SETTINGS
+from .config import Settings
+from .runtime import Runtime
+from .service.instance import ensure_instance_key
+from .storage.db import close_database, open_database
+from .web import discovery, groups, instance
+from .web.middleware import access_logging, forwarded_headers
+
+USER_AGENT = f"fedgroup/{__version__}"
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    await open_database(app[SETTINGS].database_url)
+    yield
+    await close_database()
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    session = make_client_session(
+        allow_private=settings.allow_private_network,
+        user_agent=f"{USER_AGENT} (+{settings.base_url})",
+        per_host_limit=settings.delivery_per_host,
+    )
+    app[HTTP_CLIENT] = session
+    yield
+    await session.close()
+
+
+async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    runtime = Runtime(instance_key=await ensure_instance_key())
+    app[RUNTIME] = runtime
+    yield
+    await runtime.stop()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the aiohttp application; nothing touches the network until it starts."""
+    app = web.Application(
+        middlewares=[forwarded_headers, access_logging],
+        client_max_size=settings.max_inbox_bytes,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_database, _http_client, _runtime])
+    app.add_routes(discovery.routes)
+    app.add_routes(instance.routes)
+    app.add_routes(groups.routes)
+    return app

@@ -1,0 +1,17 @@
+"""Typed keys for what the aiohttp application shares with its handlers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+
+from .config import Settings
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+HTTP_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_client", aiohttp.ClientSession)
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")

@@ -1,0 +1,42 @@
+"""What a running server holds besides settings: its instance key and its background workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .storage.models import ServerKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Process-wide state built at start-up and torn down at shutdown."""
+
+    instance_key: ServerKey
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """Run a background worker until shutdown; a crash is logged, not silent."""
+
+        async def guarded() -> None:
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s crashed", name)
+
+        self.tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
