@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from . import __version__
+from .activitypub.actors import instance_actor_url
 from .activitypub.netguard import make_client_session
+from .activitypub.signed_fetch import Fetcher
 from .app_keys import HTTP_CLIENT, RUNTIME, SETTINGS
 from .config import Settings
 from .runtime import Runtime
 from .service.instance import ensure_instance_key
 from .storage.db import close_database, open_database
-from .web import discovery, groups, instance
+from .web import discovery, groups, inbox, instance
 from .web.middleware import access_logging, forwarded_headers
 
 USER_AGENT = f"fedgroup/{__version__}"
@@ -38,7 +40,16 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
-    runtime = Runtime(instance_key=await ensure_instance_key())
+    settings = app[SETTINGS]
+    key = await ensure_instance_key()
+    fetcher = Fetcher(
+        session=app[HTTP_CLIENT],
+        allow_private=settings.allow_private_network,
+        max_bytes=settings.max_fetch_bytes,
+        key_id=instance_actor_url(settings.base_url) + "#main-key",
+        private_key_pem=key.private_key_pem,
+    )
+    runtime = Runtime(instance_key=key, fetcher=fetcher)
     app[RUNTIME] = runtime
     yield
     await runtime.stop()
@@ -55,4 +66,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(discovery.routes)
     app.add_routes(instance.routes)
     app.add_routes(groups.routes)
+    app.add_routes(inbox.routes)
     return app

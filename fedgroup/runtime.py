@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from .activitypub.signed_fetch import Fetcher
 from .storage.models import ServerKey
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ class Runtime:
     """Process-wide state built at start-up and torn down at shutdown."""
 
     instance_key: ServerKey
+    fetcher: Fetcher
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:

@@ -119,12 +119,24 @@ class RemoteActor(Model):
     host = fields.CharField(max_length=255, db_index=True)
     inbox = fields.CharField(max_length=2048)
     shared_inbox = fields.CharField(max_length=2048, null=True)
-    public_keys = fields.JSONField(default=dict)
     document = fields.JSONField(default=dict)
     fetched_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "remote_actors"
+
+
+class RemoteKey(Model):
+    """A remote public key by its key id, and the actor whose document lists it."""
+
+    id = fields.IntField(primary_key=True)
+    key_id = fields.CharField(max_length=2048, unique=True)
+    owner = fields.CharField(max_length=2048, db_index=True)
+    public_key = fields.TextField()
+    fetched_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "remote_keys"
 
 
 class Membership(Model):

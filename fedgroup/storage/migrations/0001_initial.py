@@ -127,7 +127,6 @@ class Migration(migrations.Migration):
                 ('host', fields.CharField(db_index=True, max_length=255)),
                 ('inbox', fields.CharField(max_length=2048)),
                 ('shared_inbox', fields.CharField(null=True, max_length=2048)),
-                ('public_keys', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('document', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('fetched_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
@@ -146,6 +145,18 @@ class Migration(migrations.Migration):
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
             options={'table': 'memberships', 'app': 'models', 'unique_together': (('group', 'actor'),), 'pk_attr': 'id', 'table_description': "A remote actor's relation to a group: pending approval or accepted."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RemoteKey',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('key_id', fields.CharField(unique=True, max_length=2048)),
+                ('owner', fields.CharField(db_index=True, max_length=2048)),
+                ('public_key', fields.TextField(unique=False)),
+                ('fetched_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'remote_keys', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A remote public key by its key id, and the actor whose document lists it.'},
             bases=['Model'],
         ),
         ops.CreateModel(

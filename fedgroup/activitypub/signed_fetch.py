@@ -1,0 +1,71 @@
+"""Signed GETs as the instance actor, through the one guarded fetch path.
+
+Servers in authorized-fetch mode (Mastodon's secure mode, Fedify peers with an authenticated
+loader) refuse anonymous GETs, so every fetch is signed by our Application actor. A peer
+that refuses draft-cavage gets one retry signed with RFC 9421.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from .fetch import BadResponse, Fetched, fetch_bytes, fetch_json
+from .httpsig import Scheme, sign_request
+from .keys import load_private_key
+
+
+@dataclass(frozen=True)
+class Fetcher:
+    """Everything a remote GET needs: the shared session, limits and our signing key."""
+
+    session: aiohttp.ClientSession
+    allow_private: bool
+    max_bytes: int
+    key_id: str
+    private_key_pem: str
+
+    def _signer(self, scheme: Scheme):
+        key = load_private_key(self.private_key_pem)
+
+        def sign(method: str, url: str, headers: dict[str, str]) -> dict[str, str]:
+            return sign_request(
+                method, url, headers, None, key_id=self.key_id, private_key=key, scheme=scheme
+            )
+
+        return sign
+
+    async def get_json(self, url: str, *, expect_same_origin_id: bool = True) -> dict[str, Any]:
+        """An ActivityStreams document whose id is on the origin it came from."""
+        try:
+            return await fetch_json(
+                self.session,
+                url,
+                allow_private=self.allow_private,
+                signer=self._signer("cavage"),
+                max_bytes=self.max_bytes,
+                expect_same_origin_id=expect_same_origin_id,
+            )
+        except BadResponse as exc:
+            if exc.status not in (400, 401):
+                raise
+            return await fetch_json(
+                self.session,
+                url,
+                allow_private=self.allow_private,
+                signer=self._signer("rfc9421"),
+                max_bytes=self.max_bytes,
+                expect_same_origin_id=expect_same_origin_id,
+            )
+
+    async def get_bytes(self, url: str, *, accept: str = "application/json") -> Fetched:
+        """Any small document (NodeInfo), same limits, unsigned: NodeInfo is public."""
+        return await fetch_bytes(
+            self.session,
+            url,
+            allow_private=self.allow_private,
+            accept=accept,
+            max_bytes=self.max_bytes,
+        )

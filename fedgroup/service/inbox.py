@@ -1,0 +1,214 @@
+"""Accepting an inbound activity: verify who sent it, check origins, store it, then answer.
+
+The order matters. Cheap checks come first (shape, signature header, freshness, digest,
+domain blocks), so a blocked or malformed request costs no network request. Then the key
+is resolved and the signature verified (one refetch for rotated keys). Then origins: the
+key's owner must be the activity's actor, and the activity's id must be on the actor's
+origin (FEP-fe34). A forwarded activity (signed by someone else) is accepted only with a
+verifying embedded LD signature or FEP-8b32 proof by the actor, or as fetched from its
+origin. Only then is it stored, deduplicated on id, and only then do we answer 202: a
+crash after that loses nothing, because the inbound worker picks stored rows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from tortoise.exceptions import IntegrityError
+
+from ..activitypub import jsonld, ldsig, proof
+from ..activitypub.actor_docs import actor_of, host_of
+from ..activitypub.fetch import FetchError, same_origin
+from ..activitypub.httpsig import SignatureClaim, SignatureError, parse_request_signature
+from ..activitypub.signed_fetch import Fetcher
+from ..activitypub.vocab import id_of
+from ..config import Settings
+from ..storage.models import Activity, Group
+from .actors import ActorLookupError, resolve_key
+from .policies import host_is_blocked
+
+log = logging.getLogger(__name__)
+
+inbound_ready = asyncio.Event()
+"""Set when a new inbound activity is stored, so the worker in this process wakes at once."""
+
+
+class InboxRefusal(Exception):
+    """The request is refused; `status` is the HTTP answer, `reason` a short log line."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class InboxResult:
+    stored: bool
+    duplicate: bool = False
+    activity_id: str | None = None
+
+
+def parse_activity(body: bytes) -> dict[str, Any]:
+    """The JSON body as an activity with an id, a type and an actor, or a 400."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InboxRefusal(400, "body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise InboxRefusal(400, "body is not a JSON object")
+    ident = doc.get("id")
+    if not isinstance(ident, str) or urlsplit(ident).scheme not in {"http", "https"}:
+        raise InboxRefusal(400, "activity has no http(s) id")
+    if not isinstance(doc.get("type"), str):
+        raise InboxRefusal(400, "activity has no type")
+    actor = actor_of(doc)
+    if not actor or urlsplit(actor).scheme not in {"http", "https"}:
+        raise InboxRefusal(400, "activity has no actor")
+    return doc
+
+
+async def _verified_signer(fetcher: Fetcher, claim: SignatureClaim) -> str:
+    """The actor whose key made the HTTP signature; refetch once if a cached key fails."""
+    try:
+        key = await resolve_key(fetcher, claim.key_id)
+        if claim.verify(key.public_key):
+            return key.owner
+        if key.from_cache:
+            key = await resolve_key(fetcher, claim.key_id, refresh=True)
+            if claim.verify(key.public_key):
+                return key.owner
+    except ActorLookupError as exc:
+        raise InboxRefusal(401, f"signature key unavailable: {exc.reason}") from None
+    raise InboxRefusal(401, "signature does not verify")
+
+
+async def _embedded_signature_by(
+    fetcher: Fetcher, doc: dict[str, Any], actor: str
+) -> dict[str, Any] | None:
+    """The activity as covered by a verifying embedded proof or LD signature by `actor`."""
+    method = proof.proof_verification_method(doc)
+    if method:
+        try:
+            key = await resolve_key(fetcher, method)
+        except ActorLookupError:
+            key = None
+        if (
+            key is not None
+            and key.owner == actor
+            and isinstance(key.public_key, ed25519.Ed25519PublicKey)
+            and proof.verify_proof(doc, key.public_key)
+        ):
+            return doc
+    creator = ldsig.signature_creator(doc)
+    if creator:
+        try:
+            key = await resolve_key(fetcher, creator)
+        except ActorLookupError:
+            key = None
+        if (
+            key is not None
+            and key.owner == actor
+            and isinstance(key.public_key, rsa.RSAPublicKey)
+            and ldsig.verify_document(doc, key.public_key)
+        ):
+            # Only what the signature covers may be trusted: terms outside every context
+            # are dropped by canonicalization, so a forwarder could have changed them.
+            return jsonld.compact_known_terms(doc)
+    return None
+
+
+async def _fetched_from_origin(
+    fetcher: Fetcher, doc: dict[str, Any], actor: str
+) -> dict[str, Any] | None:
+    """The activity as its origin serves it, if it does and it says the same actor."""
+    try:
+        fetched = await fetcher.get_json(doc["id"])
+    except FetchError as exc:
+        log.info("forwarded activity %s not fetchable: %s", doc["id"], exc.reason)
+        return None
+    if fetched.get("id") != doc["id"] or actor_of(fetched) != actor:
+        return None
+    return fetched
+
+
+async def receive_activity(
+    fetcher: Fetcher,
+    settings: Settings,
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    group: Group | None,
+) -> InboxResult:
+    """Verify and store one inbound activity; raises InboxRefusal for anything refused."""
+    doc = parse_activity(body)
+    actor = actor_of(doc) or ""
+    try:
+        claim = parse_request_signature(
+            method,
+            url,
+            headers,
+            has_body=True,
+            body=body,
+            now=time.time(),
+            max_age=settings.signature_max_age,
+            max_future=settings.signature_max_future,
+        )
+    except SignatureError as exc:
+        raise InboxRefusal(401, f"signature: {exc.reason}") from None
+    if await host_is_blocked(host_of(claim.key_id), host_of(actor)):
+        raise InboxRefusal(403, "domain is blocked")
+    if not same_origin(doc["id"], actor):
+        raise InboxRefusal(403, "activity id is not on the actor's origin")
+    if await Activity.exists(ap_id=doc["id"]):
+        # A repeat changes nothing; verifying it again would only cost us a key lookup.
+        return InboxResult(stored=False, duplicate=True, activity_id=doc["id"])
+
+    try:
+        signer = await _verified_signer(fetcher, claim)
+    except InboxRefusal:
+        if _is_self_delete(doc, actor):
+            # A deleted account's key is gone (410); there is nothing of theirs to verify.
+            log.info("unverifiable self-delete of %s dropped", actor)
+            return InboxResult(stored=False, activity_id=doc["id"])
+        raise
+    if signer != actor:
+        trusted = await _embedded_signature_by(fetcher, doc, actor)
+        if trusted is None:
+            trusted = await _fetched_from_origin(fetcher, doc, actor)
+        if trusted is None:
+            raise InboxRefusal(401, f"signed by {signer}, not by the actor {actor}")
+        doc = trusted
+    return await store_inbound(doc, group)
+
+
+def _is_self_delete(doc: dict[str, Any], actor: str) -> bool:
+    return doc.get("type") == "Delete" and id_of(doc.get("object")) == actor
+
+
+async def store_inbound(doc: dict[str, Any], group: Group | None) -> InboxResult:
+    """Store a verified activity for the inbound worker, once per id."""
+    try:
+        await Activity.create(
+            ap_id=doc["id"],
+            type=doc["type"][:32],
+            actor=actor_of(doc) or "",
+            object_id=(id_of(doc.get("object")) or "")[:2048] or None,
+            inbound=True,
+            group=group,
+            payload=doc,
+        )
+    except IntegrityError:
+        return InboxResult(stored=False, duplicate=True, activity_id=doc["id"])
+    inbound_ready.set()
+    return InboxResult(stored=True, activity_id=doc["id"])
