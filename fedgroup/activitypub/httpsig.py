@@ -856,10 +856,11 @@ def _rfc9421_claim(
     if not isinstance(key_id, str) or isinstance(key_id, Token) or not key_id:
         _fail("missing keyid")
     algorithm = params.get("alg")
-    if algorithm is not None and (
-        not isinstance(algorithm, str) or algorithm not in RFC9421_ALGORITHMS
-    ):
-        _fail("unsupported algorithm")
+    if algorithm is not None:
+        if not isinstance(algorithm, str) or isinstance(algorithm, Token):
+            _fail("malformed alg parameter")
+        if algorithm not in RFC9421_ALGORITHMS:
+            _fail("unsupported algorithm")
     times: dict[str, int | None] = {}
     for name in ("created", "expires"):
         value = params.get(name)
