@@ -1,0 +1,64 @@
+"""Signed POSTs from a fake instance to our server, the way Mastodon or Fedify send them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from fedgroup.activitypub.httpsig import Scheme, sign_request
+
+from .instance import FakeInstance
+
+
+@dataclass
+class Answer:
+    status: int
+    body: str
+
+
+async def post_signed(
+    remote: FakeInstance,
+    url: str,
+    activity: dict[str, Any] | bytes,
+    *,
+    actor: str = "alice",
+    scheme: Scheme = "cavage",
+    private_key: Any = None,
+    key_id: str | None = None,
+    now: float | None = None,
+    tamper_body: bytes | None = None,
+    drop_headers: tuple[str, ...] = (),
+) -> Answer:
+    """Sign `activity` as `actor` of `remote` and POST it; optionally break it on the way."""
+    body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
+    headers = sign_request(
+        "POST",
+        url,
+        {"Content-Type": "application/activity+json"},
+        body,
+        key_id=key_id or remote.key_id(actor),
+        private_key=private_key or remote.private_key,
+        scheme=scheme,
+        now=now,
+    )
+    for name in drop_headers:
+        headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=tamper_body or body, headers=headers) as response,
+    ):
+        return Answer(response.status, await response.text())
+
+
+async def post_unsigned(url: str, activity: dict[str, Any] | bytes) -> Answer:
+    body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            url, data=body, headers={"Content-Type": "application/activity+json"}
+        ) as response,
+    ):
+        return Answer(response.status, await response.text())
