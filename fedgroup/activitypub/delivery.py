@@ -1,0 +1,553 @@
+"""The delivery worker: sends queued outbound activities to remote inboxes, durably.
+
+Every (activity, inbox) pair is a `Delivery` row, and the row alone says where it stands, so
+a crash or restart loses nothing. The worker claims due rows with a lease (`claimed_until`):
+a worker that dies mid-send holds them only until the lease runs out. On PostgreSQL the claim
+is `SELECT … FOR UPDATE SKIP LOCKED`, so several processes share the queue; on SQLite each row
+is taken by a conditional UPDATE, which is just as exclusive.
+
+A dead server must never slow the living: connections time out quickly, each host gets at
+most `settings.delivery_per_host` concurrent sends out of `settings.delivery_concurrency`, and
+a host that has failed for `settings.unreachable_after` only gets one probe delivery now and
+then. Each request is signed afresh: draft-cavage unless the host is known to want RFC 9421,
+and when a host refuses a signature we knock again with the other scheme in the same attempt.
+
+This module is protocol machinery: what it needs from the service layer (signing keys,
+instance liveness) is passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import aiohttp
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from ..config import Settings
+from ..storage.models import Activity, Delivery, DeliveryState
+from .backoff import (
+    BackoffSchedule,
+    Outcome,
+    classify_status,
+    host_answered,
+    next_attempt_at,
+    parse_retry_after,
+)
+from .httpsig import Scheme, is_signature_rejection, sign_request
+from .keys import load_private_key
+from .netguard import ForbiddenAddress, UnsafeURL, check_url
+
+log = logging.getLogger(__name__)
+
+PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
+ACTIVITY_JSON = "application/activity+json"
+_MAX_ANSWER_BYTES = 64 * 1024  # enough to see why a peer refused, and to keep the connection
+_MAX_ERROR_CHARS = 500
+
+KeyFor = Callable[[Activity], Awaitable[tuple[str, str]]]
+"""(key id, private key PEM) to sign an activity's deliveries with."""
+
+
+class HostLiveness(Protocol):
+    """What the worker needs to know and tell about remote instances (service.instances)."""
+
+    async def unreachable_hosts(self) -> set[str]: ...
+
+    async def signature_scheme(self, host: str) -> str | None: ...
+
+    async def host_answered(self, host: str, *, signature_scheme: str | None) -> None: ...
+
+    async def host_failed(self, host: str) -> bool:
+        """Record a failure; True when the host is now unreachable."""
+        ...
+
+
+class DeliveryNotifier:
+    """Wakes the workers of this process when deliveries are queued.
+
+    Each worker subscribes its own event (events belong to one event loop); other processes
+    (the admin CLI) cannot reach it, which is why workers also poll.
+    """
+
+    def __init__(self) -> None:
+        self._events: set[asyncio.Event] = set()
+
+    def subscribe(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events.add(event)
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        self._events.discard(event)
+
+    def notify(self) -> None:
+        for event in list(self._events):
+            event.set()
+
+
+delivery_notifier = DeliveryNotifier()
+"""The process's notifier: `service.outbound.queue_activity` rings it."""
+
+
+@dataclass(frozen=True)
+class DeliveryTiming:
+    """Time limits of the worker; tests shrink them."""
+
+    connect_timeout: float = 5.0
+    total_timeout: float = 30.0
+    lease: float = 120.0  # longer than two knocks at total_timeout each
+    poll_interval: float = 5.0
+    probe_interval: float = 3600.0  # an unreachable host gets one probe this often
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(
+        Q(state__in=PENDING_STATES),
+        Q(next_attempt_at__lte=now),
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+    )
+
+
+def _is_postgres() -> bool:
+    return Delivery._meta.db.capabilities.dialect == "postgres"
+
+
+async def claim_due_deliveries(
+    *,
+    now: datetime,
+    lease: float,
+    limit: int,
+    room_for: Callable[[str], int] | None = None,
+    only_hosts: Collection[str] | None = None,
+    skip_hosts: Collection[str] = (),
+) -> list[int]:
+    """Lease up to `limit` due deliveries to this claimer; returns their ids.
+
+    `room_for(host)` bounds how many may be taken per host (the claimer's free per-host
+    slots). Rows another claimer holds are skipped, never waited for; a lease that ran out
+    is fair game. Oldest due first.
+    """
+    if limit <= 0 or (only_hosts is not None and not only_hosts):
+        return []
+    query = Delivery.filter(_claimable(now))
+    if only_hosts is not None:
+        query = query.filter(host__in=list(only_hosts))
+    if skip_hosts:
+        query = query.exclude(host__in=list(skip_hosts))
+    query = query.order_by("next_attempt_at", "id").limit(limit * 4)
+    until = now + timedelta(seconds=lease)
+
+    def pick(rows: list[tuple[int, str]]) -> list[int]:
+        taken: Counter[str] = Counter()
+        picked = []
+        for row_id, host in rows:
+            if room_for is not None and taken[host] >= room_for(host):
+                continue
+            taken[host] += 1
+            picked.append(row_id)
+            if len(picked) == limit:
+                break
+        return picked
+
+    if _is_postgres():
+        async with in_transaction() as connection:
+            # Whole rows: tortoise drops FOR UPDATE from values()/values_list() queries.
+            locked = await query.select_for_update(skip_locked=True).using_db(connection)
+            picked = pick([(row.id, row.host) for row in locked])
+            if picked:
+                await (
+                    Delivery.filter(id__in=picked).using_db(connection).update(claimed_until=until)
+                )
+        return picked
+    claimed = []
+    for row_id in pick(await query.values_list("id", "host")):
+        # The condition is re-checked by the UPDATE itself: only one claimer can win a row.
+        if await Delivery.filter(_claimable(now), id=row_id).update(claimed_until=until):
+            claimed.append(row_id)
+    return claimed
+
+
+async def fail_expired_deliveries(*, now: datetime, give_up_after: float) -> int:
+    """Give up on unclaimed pending deliveries older than `give_up_after` (e.g. those to a
+    host that stayed unreachable); returns how many."""
+    return await Delivery.filter(
+        Q(state__in=PENDING_STATES),
+        Q(created_at__lte=now - timedelta(seconds=give_up_after)),
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+    ).update(
+        state=DeliveryState.FAILED,
+        claimed_until=None,
+        last_error=f"gave up: not delivered within {int(give_up_after)} s",
+    )
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one POST came to: a status and a bit of the answer, or a network error."""
+
+    status: int | None = None
+    answer: str = ""
+    retry_after: str | None = None
+    error: str | None = None
+    unsafe: bool = False
+
+
+def _other_scheme(scheme: Scheme) -> Scheme:
+    return "rfc9421" if scheme == "cavage" else "cavage"
+
+
+class DeliveryWorker:
+    """Claims due deliveries and sends them, within global and per-host limits."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        key_for: KeyFor,
+        liveness: HostLiveness,
+        schedule: BackoffSchedule | None = None,
+        timing: DeliveryTiming | None = None,
+        notifier: DeliveryNotifier = delivery_notifier,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.session = session
+        self.key_for = key_for
+        self.liveness = liveness
+        self.schedule = schedule or BackoffSchedule()
+        self.timing = timing or DeliveryTiming()
+        self.notifier = notifier
+        self.clock = clock
+        self._timeout = aiohttp.ClientTimeout(
+            total=self.timing.total_timeout, sock_connect=self.timing.connect_timeout
+        )
+        self._in_flight: dict[asyncio.Task[None], tuple[int, str]] = {}
+        self._per_host: Counter[str] = Counter()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver until cancelled: claim what is due, wake on new work, a finished send, the
+        next retry time or the poll interval, whichever comes first."""
+        wake = self.notifier.subscribe()
+        try:
+            while True:
+                wake.clear()
+                await self.start_due()
+                await fail_expired_deliveries(
+                    now=self.clock(), give_up_after=self.settings.delivery_give_up_after
+                )
+                await self._sleep(wake, await self._seconds_until_next_due())
+        finally:
+            self.notifier.unsubscribe(wake)
+            await self._abandon_in_flight()
+
+    async def run_once(self) -> int:
+        """Send everything due now (as the caps allow, round after round) and wait for it;
+        returns how many deliveries were attempted. For tests and one-shot tools."""
+        attempted = 0
+        while True:
+            started = await self.start_due()
+            if not started and not self._in_flight:
+                return attempted
+            attempted += started
+            if self._in_flight:
+                await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+
+    async def start_due(self) -> int:
+        """Claim due deliveries for the free slots and start sending them; returns how many."""
+        started = 0
+        unreachable = await self.liveness.unreachable_hosts()
+        for _ in range(4):  # a few rounds: a host saturated in one round is skipped in the next
+            room = self.settings.delivery_concurrency - len(self._in_flight)
+            saturated = {
+                h for h, n in self._per_host.items() if n >= self.settings.delivery_per_host
+            }
+            ids = await claim_due_deliveries(
+                now=self.clock(),
+                lease=self.timing.lease,
+                limit=room,
+                room_for=lambda host: self.settings.delivery_per_host - self._per_host[host],
+                skip_hosts=unreachable | saturated,
+            )
+            started += await self._launch(ids)
+            if not ids:
+                break
+        # Unreachable hosts: one probe each, and none while one is already out.
+        room = self.settings.delivery_concurrency - len(self._in_flight)
+        probes = await claim_due_deliveries(
+            now=self.clock(),
+            lease=self.timing.lease,
+            limit=room,
+            room_for=lambda _host: 1,
+            only_hosts={h for h in unreachable if not self._per_host[h]},
+        )
+        return started + await self._launch(probes)
+
+    async def _launch(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        rows = await Delivery.filter(id__in=ids).values_list("id", "host")
+        for delivery_id, host in rows:
+            task = asyncio.create_task(self._attempt_guarded(delivery_id), name=f"delivery-{host}")
+            self._in_flight[task] = (delivery_id, host)
+            self._per_host[host] += 1
+            task.add_done_callback(self._finished)
+        return len(rows)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        _delivery_id, host = self._in_flight.pop(task)
+        self._per_host[host] -= 1
+        if self._per_host[host] <= 0:
+            del self._per_host[host]
+
+    async def _seconds_until_next_due(self) -> float:
+        now = self.clock()
+        upcoming = (
+            await Delivery.filter(state__in=PENDING_STATES, next_attempt_at__gt=now)
+            .order_by("next_attempt_at")
+            .limit(1)
+            .values_list("next_attempt_at", flat=True)
+        )
+        wait = self.timing.poll_interval
+        if upcoming:
+            wait = min(wait, (upcoming[0] - now).total_seconds())
+        return max(wait, 0.01)
+
+    async def _sleep(self, wake: asyncio.Event, seconds: float) -> None:
+        waiter = asyncio.create_task(wake.wait())
+        try:
+            await asyncio.wait(
+                [waiter, *self._in_flight], timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+
+    async def _abandon_in_flight(self) -> None:
+        """On shutdown: stop sending and hand the claims back at once instead of at lease end."""
+        tasks = list(self._in_flight)
+        ids = [delivery_id for delivery_id, _host in self._in_flight.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if ids:
+            with contextlib.suppress(Exception):
+                await Delivery.filter(id__in=ids, state__in=PENDING_STATES).update(
+                    claimed_until=None
+                )
+
+    # -- one attempt -------------------------------------------------------------------------
+
+    async def _attempt_guarded(self, delivery_id: int) -> None:
+        try:
+            await self.attempt(delivery_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug of ours must not lose the delivery: its lease runs out and it is retried.
+            log.exception("delivery %s: attempt crashed", delivery_id)
+
+    async def attempt(self, delivery_id: int) -> None:
+        """Send one claimed delivery (knocking twice if the signature is refused) and record
+        what came of it."""
+        delivery = await Delivery.get(id=delivery_id).select_related("activity")
+        if delivery.state not in PENDING_STATES:
+            return
+        try:
+            check_url(delivery.inbox, allow_private=self.settings.allow_private_network)
+        except UnsafeURL as error:
+            await self._drop(delivery, None, f"unsafe inbox: {error.reason}")
+            return
+        activity = delivery.activity
+        body = json.dumps(activity.payload, ensure_ascii=False).encode("utf-8")
+        key_id, private_pem = await self.key_for(activity)
+        scheme: Scheme = (
+            "rfc9421"
+            if await self.liveness.signature_scheme(delivery.host) == "rfc9421"
+            else "cavage"
+        )
+        result = await self._post(delivery.inbox, body, key_id, private_pem, scheme)
+        if result.status is not None and is_signature_rejection(result.status, result.answer):
+            second = await self._post(
+                delivery.inbox, body, key_id, private_pem, _other_scheme(scheme)
+            )
+            if second.status is not None and not is_signature_rejection(
+                second.status, second.answer
+            ):
+                scheme, result = _other_scheme(scheme), second
+        await self._record(delivery, result, scheme)
+
+    async def _post(
+        self, inbox: str, body: bytes, key_id: str, private_pem: str, scheme: Scheme
+    ) -> SendResult:
+        headers = sign_request(
+            "POST",
+            inbox,
+            {"Content-Type": ACTIVITY_JSON},
+            body,
+            key_id=key_id,
+            private_key=load_private_key(private_pem),
+            scheme=scheme,
+        )
+        try:
+            async with self.session.post(
+                inbox, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
+                answer = await _read_some(response)
+                return SendResult(
+                    status=response.status,
+                    answer=answer,
+                    retry_after=response.headers.get("Retry-After"),
+                )
+        except aiohttp.ClientConnectorDNSError as error:
+            if isinstance(error.os_error, ForbiddenAddress):
+                return SendResult(error=str(error.os_error), unsafe=True)
+            return SendResult(error=f"cannot resolve host: {error.os_error}")
+        except TimeoutError:
+            return SendResult(error="timed out")
+        except (aiohttp.ClientError, OSError) as error:
+            return SendResult(error=f"{type(error).__name__}: {error}"[:_MAX_ERROR_CHARS])
+
+    # -- recording outcomes ------------------------------------------------------------------
+
+    async def _record(self, delivery: Delivery, result: SendResult, scheme: Scheme) -> None:
+        host = delivery.host
+        if result.unsafe:
+            await self._drop(delivery, None, f"unsafe inbox: {result.error}")
+            return
+        if result.status is None:
+            unreachable = await self.liveness.host_failed(host)
+            await self._retry(delivery, None, result.error or "network error", None, unreachable)
+            return
+        status = result.status
+        outcome = classify_status(status)
+        if outcome is Outcome.DELIVERED:
+            await self._mark_delivered(delivery, status)
+            await self.liveness.host_answered(host, signature_scheme=scheme)
+            return
+        unreachable = False
+        if host_answered(status):
+            refused = is_signature_rejection(status, result.answer)
+            await self.liveness.host_answered(host, signature_scheme=None if refused else scheme)
+        else:
+            unreachable = await self.liveness.host_failed(host)
+        reason = f"HTTP {status}" + (f": {result.answer.strip()[:200]}" if result.answer else "")
+        if outcome is Outcome.DROPPED:
+            await self._drop(delivery, status, reason)
+        else:
+            await self._retry(delivery, status, reason, result.retry_after, unreachable)
+
+    async def _mark_delivered(self, delivery: Delivery, status: int) -> None:
+        now = self.clock()
+        await Delivery.filter(id=delivery.id, state__in=PENDING_STATES).update(
+            state=DeliveryState.DELIVERED,
+            delivered_at=now,
+            attempts=F("attempts") + 1,
+            last_status=status,
+            last_error=None,
+            claimed_until=None,
+        )
+
+    async def _drop(self, delivery: Delivery, status: int | None, reason: str) -> None:
+        log.info("delivery %s to %s dropped: %s", delivery.id, delivery.inbox, reason)
+        await Delivery.filter(id=delivery.id, state__in=PENDING_STATES).update(
+            state=DeliveryState.DROPPED,
+            attempts=F("attempts") + 1,
+            last_status=status,
+            last_error=reason[:_MAX_ERROR_CHARS],
+            claimed_until=None,
+        )
+
+    async def _retry(
+        self,
+        delivery: Delivery,
+        status: int | None,
+        reason: str,
+        retry_after_header: str | None,
+        unreachable: bool,
+    ) -> None:
+        now = self.clock()
+        when = next_attempt_at(
+            self.schedule,
+            retry=delivery.attempts,
+            now=now,
+            created_at=delivery.created_at,
+            give_up_after=self.settings.delivery_give_up_after,
+            retry_after=parse_retry_after(retry_after_header, now),
+        )
+        common = {
+            "attempts": F("attempts") + 1,
+            "last_status": status,
+            "last_error": reason[:_MAX_ERROR_CHARS],
+            "claimed_until": None,
+        }
+        mine = Delivery.filter(id=delivery.id, state__in=PENDING_STATES)
+        if when is None:
+            log.warning(
+                "delivery %s to %s failed for good: %s", delivery.id, delivery.inbox, reason
+            )
+            await mine.update(state=DeliveryState.FAILED, **common)
+            return
+        if unreachable:
+            # Park everything we owe this host until the next probe; the probe (or the host
+            # speaking to us) brings it all back.
+            probe_at = now + timedelta(seconds=self.timing.probe_interval)
+            when = max(when, probe_at)
+            await (
+                Delivery.filter(
+                    host=delivery.host, state__in=PENDING_STATES, next_attempt_at__lt=probe_at
+                )
+                .exclude(id=delivery.id)
+                .update(next_attempt_at=probe_at)
+            )
+        await mine.update(state=DeliveryState.RETRYING, next_attempt_at=when, **common)
+
+
+async def _read_some(response: aiohttp.ClientResponse) -> str:
+    """The start of an answer body, enough to read a refusal; the rest is discarded."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < _MAX_ANSWER_BYTES:
+        chunk = await response.content.readany()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:_MAX_ANSWER_BYTES].decode("utf-8", "replace")
+
+
+async def run_delivery_worker(
+    *,
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    key_for: KeyFor,
+    liveness: HostLiveness,
+    schedule: BackoffSchedule | None = None,
+    timing: DeliveryTiming | None = None,
+    notifier: DeliveryNotifier = delivery_notifier,
+) -> None:
+    """Run a delivery worker until cancelled (start it with `Runtime.start`)."""
+    worker = DeliveryWorker(
+        settings=settings,
+        session=session,
+        key_for=key_for,
+        liveness=liveness,
+        schedule=schedule,
+        timing=timing,
+        notifier=notifier,
+    )
+    await worker.run()

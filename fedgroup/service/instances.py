@@ -1,0 +1,142 @@
+"""Is a remote server answering? Its liveness, as the delivery worker and the inbox see it.
+
+A server that fails continuously for `settings.unreachable_after` is marked unreachable: the
+worker then only sends it one probe now and then instead of every queued delivery. Anything
+that proves it alive (a delivery it accepted, or a request it sends to our inbox) clears the
+mark and makes what we owe it due at once, so a server back from the dead catches up quickly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from tortoise.exceptions import IntegrityError
+
+from ..config import Settings
+from ..storage.models import Delivery, DeliveryState, Instance
+
+PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def host_of(url: str) -> str:
+    """The instance a URL belongs to: lowercased host, with the port when it is not the
+    scheme's default (`127.0.0.5:8123` and `mastodon.social` are different instances).
+    Empty for a URL without a host."""
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return ""
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return f"{hostname}:{port}" if port is not None and port != default else hostname
+
+
+async def _instance(host: str) -> Instance:
+    instance = await Instance.get_or_none(host=host)
+    if instance is not None:
+        return instance
+    try:
+        return await Instance.create(host=host)
+    except IntegrityError:  # another worker made it between our read and our write
+        return await Instance.get(host=host)
+
+
+async def make_host_due(host: str, *, now: datetime | None = None) -> int:
+    """Make every pending delivery to `host` due now; returns how many were waiting."""
+    now = now or utc_now()
+    return await Delivery.filter(
+        host=host, state__in=PENDING_STATES, next_attempt_at__gt=now
+    ).update(next_attempt_at=now)
+
+
+async def mark_alive(host: str, *, now: datetime | None = None) -> bool:
+    """`host` just spoke to us: forget its failures and send what we owe it now.
+
+    Cheap when nothing was wrong (one UPDATE matching no row), so the inbox may call it for
+    every request. Returns True when the host had been failing.
+    """
+    now = now or utc_now()
+    cleared = await Instance.filter(host=host, first_failure_at__isnull=False).update(
+        first_failure_at=None, unreachable_since=None
+    )
+    if cleared:
+        await make_host_due(host, now=now)
+    return bool(cleared)
+
+
+async def record_answer(
+    host: str, *, signature_scheme: str | None = None, now: datetime | None = None
+) -> None:
+    """`host` answered a delivery with a non-5xx status (it is alive); when
+    `signature_scheme` is given, that scheme's signature was accepted: use it next time."""
+    now = now or utc_now()
+    instance = await _instance(host)
+    was_failing = instance.first_failure_at is not None
+    changes: dict[str, object] = {
+        "last_success_at": now,
+        "first_failure_at": None,
+        "unreachable_since": None,
+    }
+    if signature_scheme is not None:
+        changes["signature_scheme"] = signature_scheme
+    await Instance.filter(id=instance.id).update(**changes)
+    if was_failing:
+        await make_host_due(host, now=now)
+
+
+async def record_failure(
+    host: str, *, unreachable_after: float, now: datetime | None = None
+) -> bool:
+    """`host` did not answer (or answered 5xx). Returns True when it is now unreachable:
+    it has failed continuously for `unreachable_after` seconds."""
+    now = now or utc_now()
+    instance = await _instance(host)
+    await Instance.filter(id=instance.id, first_failure_at__isnull=True).update(
+        first_failure_at=now
+    )
+    await Instance.filter(
+        id=instance.id,
+        unreachable_since__isnull=True,
+        first_failure_at__lte=now - timedelta(seconds=unreachable_after),
+    ).update(unreachable_since=now)
+    await instance.refresh_from_db(fields=["unreachable_since"])
+    return instance.unreachable_since is not None
+
+
+async def unreachable_hosts() -> set[str]:
+    """Hosts currently marked unreachable."""
+    hosts = await Instance.filter(unreachable_since__isnull=False).values_list("host", flat=True)
+    return set(hosts)
+
+
+async def signature_scheme(host: str) -> str | None:
+    """The signature scheme `host` last accepted, if we learned one."""
+    scheme = await Instance.filter(host=host).values_list("signature_scheme", flat=True)
+    return scheme[0] if scheme else None
+
+
+class InstanceLiveness:
+    """The delivery worker's view of instance liveness, bound to the settings it needs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._unreachable_after = settings.unreachable_after
+
+    async def unreachable_hosts(self) -> set[str]:
+        return await unreachable_hosts()
+
+    async def signature_scheme(self, host: str) -> str | None:
+        return await signature_scheme(host)
+
+    async def host_answered(self, host: str, *, signature_scheme: str | None) -> None:
+        await record_answer(host, signature_scheme=signature_scheme)
+
+    async def host_failed(self, host: str) -> bool:
+        return await record_failure(host, unreachable_after=self._unreachable_after)

@@ -1,0 +1,183 @@
+"""Sending activities: queue them durably, and let admins see and nudge the queue.
+
+`queue_activity` is the only way anything leaves this server: the activity and one delivery
+row per inbox are written in one transaction, so once it returns the activity will reach
+every inbox (or be given up on, visibly) whatever crashes afterwards. The worker that sends
+them lives in `activitypub.delivery`; this module wires it to our keys and to instance
+liveness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from tortoise.functions import Count, Min
+from tortoise.transactions import in_transaction
+
+from ..activitypub.actors import group_urls, instance_actor_url
+from ..activitypub.delivery import (
+    DeliveryNotifier,
+    DeliveryTiming,
+    DeliveryWorker,
+    KeyFor,
+    delivery_notifier,
+)
+from ..config import Settings
+from ..storage.models import Activity, Delivery, DeliveryState, Group, Instance, ServerKey
+from .instances import InstanceLiveness, host_of, make_host_due
+
+PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return value["id"]
+    return None
+
+
+async def queue_activity(
+    payload: dict[str, Any],
+    *,
+    group: Group | None,
+    inboxes: Iterable[str],
+    public: bool = False,
+    notifier: DeliveryNotifier = delivery_notifier,
+) -> Activity:
+    """Store an outbound activity and one delivery per distinct inbox, atomically, and wake
+    the worker. Every attempt to an inbox sends this same payload (same `id`), so receivers
+    can dedupe.
+
+    Queuing an `id` already stored as outbound adds deliveries only for inboxes it does not
+    have yet (the stored payload is kept), so callers may safely repeat themselves.
+    """
+    ap_id = payload.get("id")
+    if not isinstance(ap_id, str) or not ap_id:
+        raise ValueError("an outbound activity needs a string id")
+    activity_type = payload.get("type")
+    if not isinstance(activity_type, str):
+        raise ValueError("an outbound activity needs a single string type")
+    actor = _id_of(payload.get("actor"))
+    if actor is None:
+        raise ValueError("an outbound activity needs an actor")
+    targets = list(dict.fromkeys(inboxes))
+    now = datetime.now(UTC)
+    async with in_transaction() as connection:
+        activity = await Activity.get_or_none(ap_id=ap_id).using_db(connection)
+        if activity is None:
+            activity = await Activity.create(
+                ap_id=ap_id,
+                type=activity_type,
+                actor=actor,
+                object_id=_id_of(payload.get("object")),
+                inbound=False,
+                group=group,
+                payload=payload,
+                public=public,
+                using_db=connection,
+            )
+            existing: set[str] = set()
+        elif activity.inbound:
+            raise ValueError(f"{ap_id} is an activity we received, not one we send")
+        else:
+            existing = set(
+                await Delivery.filter(activity_id=activity.id)
+                .using_db(connection)
+                .values_list("inbox", flat=True)
+            )
+        new = [
+            Delivery(
+                activity_id=activity.id,
+                inbox=inbox,
+                host=host_of(inbox),
+                state=DeliveryState.QUEUED,
+                next_attempt_at=now,
+            )
+            for inbox in targets
+            if inbox not in existing
+        ]
+        if new:
+            await Delivery.bulk_create(new, using_db=connection)
+    if new:
+        notifier.notify()
+    return activity
+
+
+async def deliveries_status() -> dict[str, Any]:
+    """Counts per state, unreachable instances and the per-host backlog, for admins."""
+    counts = {state.value: 0 for state in DeliveryState}
+    rows = await Delivery.all().annotate(n=Count("id")).group_by("state").values_list("state", "n")
+    for state, n in rows:
+        counts[str(state)] = n
+    unreachable = [
+        {
+            "host": host,
+            "unreachable_since": since.isoformat(),
+            "failing_since": first.isoformat() if first else None,
+        }
+        for host, since, first in await Instance.filter(unreachable_since__isnull=False)
+        .order_by("host")
+        .values_list("host", "unreachable_since", "first_failure_at")
+    ]
+    backlog = [
+        {"host": host, "pending": n, "next_attempt_at": due.isoformat() if due else None}
+        for host, n, due in await Delivery.filter(state__in=PENDING_STATES)
+        .annotate(n=Count("id"), due=Min("next_attempt_at"))
+        .group_by("host")
+        .order_by("-n", "host")
+        .values_list("host", "n", "due")
+    ]
+    return {"counts": counts, "unreachable": unreachable, "backlog": backlog}
+
+
+async def retry_host(host: str, *, notifier: DeliveryNotifier = delivery_notifier) -> int:
+    """An admin says `host` is back: clear its unreachable mark and make every delivery we
+    still owe it due now, including those already given up on (whose give-up clock starts
+    again). Returns how many deliveries to `host` are now due."""
+    now = datetime.now(UTC)
+    await Instance.filter(host=host).update(first_failure_at=None, unreachable_since=None)
+    await Delivery.filter(host=host, state=DeliveryState.FAILED).update(
+        state=DeliveryState.RETRYING, next_attempt_at=now, created_at=now, claimed_until=None
+    )
+    await make_host_due(host, now=now)
+    notifier.notify()
+    return await Delivery.filter(host=host, state__in=PENDING_STATES).count()
+
+
+def signing_key_resolver(settings: Settings, instance_key: ServerKey) -> KeyFor:
+    """Which key signs an activity's deliveries: its group's (`…/groups/NAME#main-key`) or,
+    for server-level activities, the instance actor's (`…/actor#main-key`)."""
+    instance_key_id = instance_actor_url(settings.base_url) + "#main-key"
+
+    async def key_for(activity: Activity) -> tuple[str, str]:
+        group_id = activity.group_id  # type: ignore[attr-defined]
+        if group_id is None:
+            return instance_key_id, instance_key.private_key_pem
+        name, private_pem = (
+            await Group.filter(id=group_id).values_list("name", "private_key_pem")
+        )[0]
+        return group_urls(settings.base_url, name).key_id, private_pem
+
+    return key_for
+
+
+def delivery_worker(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    instance_key: ServerKey,
+    *,
+    timing: DeliveryTiming | None = None,
+) -> DeliveryWorker:
+    """The process's delivery worker, wired to our keys and instance liveness.
+    Start it with `runtime.start("delivery", worker.run)`."""
+    return DeliveryWorker(
+        settings=settings,
+        session=session,
+        key_for=signing_key_resolver(settings, instance_key),
+        liveness=InstanceLiveness(settings),
+        timing=timing,
+    )
