@@ -14,9 +14,11 @@ from .app_keys import HTTP_CLIENT, RUNTIME, SETTINGS
 from .config import Settings
 from .runtime import Runtime
 from .service.instance import ensure_instance_key
+from .service.outbound import delivery_worker
 from .storage.db import close_database, open_database
 from .web import discovery, groups, inbox, instance
 from .web.middleware import access_logging, forwarded_headers
+from .workers.inbound import run_inbound_worker
 
 USER_AGENT = f"fedgroup/{__version__}"
 
@@ -51,6 +53,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     )
     runtime = Runtime(instance_key=key, fetcher=fetcher)
     app[RUNTIME] = runtime
+    runtime.start("inbound", lambda: run_inbound_worker(settings, fetcher, runtime.inbound_ready))
+    runtime.start("delivery", delivery_worker(settings, app[HTTP_CLIENT], key).run)
     yield
     await runtime.stop()
 

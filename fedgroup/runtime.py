@@ -21,6 +21,8 @@ class Runtime:
     instance_key: ServerKey
     fetcher: Fetcher
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    inbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    outbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Run a background worker until shutdown; a crash is logged, not silent."""

@@ -12,7 +12,6 @@ crash after that loses nothing, because the inbound worker picks stored rows up.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -33,12 +32,10 @@ from ..activitypub.vocab import id_of
 from ..config import Settings
 from ..storage.models import Activity, Group
 from .actors import ActorLookupError, resolve_key
+from .instances import mark_alive
 from .policies import host_is_blocked
 
 log = logging.getLogger(__name__)
-
-inbound_ready = asyncio.Event()
-"""Set when a new inbound activity is stored, so the worker in this process wakes at once."""
 
 
 class InboxRefusal(Exception):
@@ -189,7 +186,10 @@ async def receive_activity(
         if trusted is None:
             raise InboxRefusal(401, f"signed by {signer}, not by the actor {actor}")
         doc = trusted
-    return await store_inbound(doc, group)
+    result = await store_inbound(doc, group)
+    # Whatever a server sends us proves it is up: deliveries to it resume at once.
+    await mark_alive(host_of(signer))
+    return result
 
 
 def _is_self_delete(doc: dict[str, Any], actor: str) -> bool:
@@ -210,5 +210,4 @@ async def store_inbound(doc: dict[str, Any], group: Group | None) -> InboxResult
         )
     except IntegrityError:
         return InboxResult(stored=False, duplicate=True, activity_id=doc["id"])
-    inbound_ready.set()
     return InboxResult(stored=True, activity_id=doc["id"])

@@ -42,6 +42,8 @@ async def _receive(request: web.Request, group: Group | None) -> web.Response:
             request.path,
         )
         return json_error(refusal.status, refusal.reason)
+    if result.stored:
+        request.app[RUNTIME].inbound_ready.set()
     return web.json_response(
         {"status": "duplicate" if result.duplicate else "accepted"}, status=202
     )

@@ -1,0 +1,32 @@
+"""Undo: for now, Undo{Follow} (leaving a group)."""
+
+from __future__ import annotations
+
+from ...service.membership import get_group_by_url, receive_unfollow
+from ...storage.models import Activity
+from ..actor_docs import actor_of
+from ..vocab import id_of
+from .context import Ignored, InboundContext
+
+
+async def _undone(ctx: InboundContext) -> dict | None:
+    """The undone activity: embedded (Mastodon, Lemmy) or by id from what we stored."""
+    inner = ctx.activity.get("object")
+    if isinstance(inner, dict):
+        return inner
+    stored = await Activity.get_or_none(ap_id=id_of(inner) or "", inbound=True)
+    return stored.payload if stored else None
+
+
+async def handle(ctx: InboundContext) -> None:
+    inner = await _undone(ctx)
+    if inner is None:
+        raise Ignored("Undo of an activity we never saw")
+    if actor_of(inner) not in (None, ctx.actor):
+        raise Ignored("Undo of another actor's activity")
+    if inner.get("type") != "Follow":
+        raise Ignored(f"Undo of {inner.get('type')!r} is not handled yet")
+    group = await get_group_by_url(ctx.settings, id_of(inner.get("object")) or "")
+    if group is None:
+        raise Ignored("Undo{Follow} of something that is not a group here")
+    await receive_unfollow(group, ctx.actor)

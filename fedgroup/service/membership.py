@@ -1,0 +1,191 @@
+"""Membership: who is in a group, who waits for approval, and telling their servers.
+
+The same operations serve the inbound Follow/Undo handlers, the admin CLI and (later)
+moderators. Every decision the member's server must learn of is queued as an outbound
+activity, so a restart between the decision and the delivery loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from ..activitypub import builders
+from ..activitypub.actor_docs import host_of
+from ..activitypub.actors import group_urls
+from ..config import Settings
+from ..policy import covers
+from ..storage.models import Ban, Group, Membership, MembershipMode, MembershipState, RemoteActor
+from .errors import InvalidValue, NotFound
+from .ids import new_activity_id
+from .outbound import queue_activity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FollowOutcome:
+    state: str  # "accepted" | "pending" | "rejected"
+    reason: str = ""
+
+
+async def is_banned(group: Group, actor_url: str) -> bool:
+    """Banned from this group or from the whole server, by actor or by domain."""
+    bans = await Ban.filter(Q(group_id=group.id) | Q(group_id=None))
+    host = host_of(actor_url)
+    return any(
+        (ban.actor_url and ban.actor_url == actor_url) or (ban.domain and covers(ban.domain, host))
+        for ban in bans
+    )
+
+
+async def _send(group: Group, payload: dict[str, Any], inbox: str) -> None:
+    await queue_activity(payload, group=group, inboxes=[inbox])
+
+
+def _group_url(settings: Settings, group: Group) -> str:
+    return group_urls(settings.base_url, group.name).actor
+
+
+async def receive_follow(
+    settings: Settings, group: Group, actor: RemoteActor, follow: dict[str, Any]
+) -> FollowOutcome:
+    """A Follow of the group: accept, hold for approval, or reject a banned follower.
+
+    Idempotent: Mastodon re-sends Follows, and a member's repeat gets Accept again.
+    """
+    group_url = _group_url(settings, group)
+    if await is_banned(group, actor.url):
+        reject = builders.reject_follow(new_activity_id(settings), group_url, follow)
+        await _send(group, reject, actor.inbox)
+        return FollowOutcome("rejected", "banned")
+    async with in_transaction():
+        membership = await Membership.get_or_none(group=group, actor=actor)
+        if membership is None:
+            state = (
+                MembershipState.PENDING
+                if group.membership_mode == MembershipMode.APPROVAL
+                else MembershipState.ACCEPTED
+            )
+            membership = await Membership.create(
+                group=group, actor=actor, state=state, follow_activity=follow
+            )
+        else:
+            membership.follow_activity = follow
+            await membership.save(update_fields=["follow_activity", "updated_at"])
+    if membership.state == MembershipState.PENDING:
+        log.info("follow of %s by %s awaits approval", group.name, actor.url)
+        return FollowOutcome("pending")
+    accept = builders.accept_follow(new_activity_id(settings), group_url, follow)
+    await _send(group, accept, actor.inbox)
+    return FollowOutcome("accepted")
+
+
+async def receive_unfollow(group: Group, actor_url: str) -> bool:
+    """Undo{Follow}: the member leaves (or withdraws a pending request)."""
+    deleted = await Membership.filter(group=group, actor__url=actor_url).delete()
+    return deleted > 0
+
+
+def _follow_of(membership: Membership, actor: RemoteActor, group_url: str) -> dict[str, Any]:
+    if isinstance(membership.follow_activity, dict) and membership.follow_activity.get("id"):
+        return membership.follow_activity
+    return builders.synthetic_follow(f"{actor.url}#follows/{group_url}", actor.url, group_url)
+
+
+async def find_member(group: Group, who: str) -> Membership:
+    """A membership by actor URL or by handle (`@name@host`, `name@host`)."""
+    actor = await find_actor(who)
+    membership = await Membership.get_or_none(group=group, actor=actor).prefetch_related("actor")
+    if membership is None:
+        raise NotFound(f"{who} is not a member of {group.name} and has no pending request")
+    return membership
+
+
+async def find_actor(who: str) -> RemoteActor:
+    """A known remote actor by URL or handle; unknown actors are an error, not a fetch."""
+    who = who.strip()
+    if who.startswith(("http://", "https://")):
+        actor = await RemoteActor.get_or_none(url=who)
+    else:
+        handle = who.removeprefix("acct:").lstrip("@")
+        if handle.count("@") != 1:
+            raise InvalidValue(f"not a handle or actor URL: {who!r} (expected @name@host)")
+        name, host = handle.split("@")
+        actor = await RemoteActor.get_or_none(preferred_username=name, host=host.lower())
+    if actor is None:
+        raise NotFound(f"no known actor {who}")
+    return actor
+
+
+async def approve(settings: Settings, group: Group, who: str) -> Membership:
+    """Accept a pending request and tell the member's server."""
+    membership = await find_member(group, who)
+    actor = membership.actor
+    if membership.state == MembershipState.ACCEPTED:
+        raise InvalidValue(f"{who} is already a member of {group.name}")
+    membership.state = MembershipState.ACCEPTED
+    await membership.save(update_fields=["state", "updated_at"])
+    group_url = _group_url(settings, group)
+    accept = builders.accept_follow(
+        new_activity_id(settings), group_url, _follow_of(membership, actor, group_url)
+    )
+    await _send(group, accept, actor.inbox)
+    return membership
+
+
+async def reject(settings: Settings, group: Group, who: str) -> None:
+    """Refuse a pending request (or remove a member) and tell the member's server."""
+    membership = await find_member(group, who)
+    actor = membership.actor
+    group_url = _group_url(settings, group)
+    follow = _follow_of(membership, actor, group_url)
+    await membership.delete()
+    reject_activity = builders.reject_follow(new_activity_id(settings), group_url, follow)
+    await _send(group, reject_activity, actor.inbox)
+
+
+async def remove(settings: Settings, group: Group, who: str) -> None:
+    """Remove an accepted member: their server gets Reject{Follow} and stops following."""
+    membership = await find_member(group, who)
+    if membership.state != MembershipState.ACCEPTED:
+        raise InvalidValue(f"{who} is not an accepted member of {group.name} (use reject)")
+    await reject(settings, group, who)
+
+
+async def members(group: Group, *, pending: bool = False) -> list[Membership]:
+    state = MembershipState.PENDING if pending else MembershipState.ACCEPTED
+    return (
+        await Membership.filter(group=group, state=state).order_by("id").prefetch_related("actor")
+    )
+
+
+async def member_inboxes(group: Group, *, exclude_hosts: frozenset[str] = frozenset()) -> list[str]:
+    """One inbox per member server: its shared inbox when it has one, deduplicated."""
+    inboxes: dict[str, None] = {}
+    for membership in await members(group):
+        actor = membership.actor
+        if actor.host in exclude_hosts:
+            continue
+        inboxes[actor.shared_inbox or actor.inbox] = None
+    return list(inboxes)
+
+
+async def forget_deleted_actor(actor_url: str) -> int:
+    """An account was deleted: its memberships go (its content is removed by the caller)."""
+    return await Membership.filter(actor__url=actor_url).delete()
+
+
+async def get_group_by_url(settings: Settings, url: str) -> Group | None:
+    """The local group an actor URL names, if it is one of ours."""
+    prefix = settings.url("/groups/")
+    if not isinstance(url, str) or not url.startswith(prefix):
+        return None
+    name = url[len(prefix) :]
+    if "/" in name or "#" in name or "?" in name:
+        return None
+    return await Group.get_or_none(name=name)

@@ -1,0 +1,1 @@
+"""Background workers that move durable rows along: inbound processing, outbound delivery."""

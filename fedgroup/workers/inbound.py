@@ -1,0 +1,104 @@
+"""The inbound worker: takes stored activities from the queue and runs their handlers.
+
+Rows are claimed with a lease (`process_after` moved into the future by a conditional
+update, which works the same on SQLite and PostgreSQL): a process that dies mid-handler
+leaves the row to be picked up again when the lease runs out. Handlers are idempotent, so
+at-least-once processing is safe. Rows are handled one at a time in arrival order, so an
+Undo never overtakes the Follow it undoes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import Q
+
+from ..activitypub.handlers import HANDLERS, Ignored, InboundContext
+from ..activitypub.signed_fetch import Fetcher
+from ..config import Settings
+from ..storage.models import Activity, ActivityState
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+MAX_ATTEMPTS = 8
+BATCH = 50
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """10 s, 20 s, 40 s … capped at an hour: a peer that was briefly down gets its turn."""
+    return timedelta(seconds=min(10 * 2 ** max(attempts - 1, 0), 3600))
+
+
+async def _claim(row: Activity, now: datetime) -> bool:
+    claimed = await Activity.filter(
+        id=row.id, state=ActivityState.RECEIVED, process_after=row.process_after
+    ).update(process_after=now + LEASE)
+    return claimed == 1
+
+
+async def process_one(settings: Settings, fetcher: Fetcher, row: Activity) -> None:
+    """Run the handler for one claimed row and record the outcome on it."""
+    handler = HANDLERS.get(row.type)
+    now = datetime.now(UTC)
+    try:
+        if handler is None:
+            raise Ignored(f"no handler for {row.type}")
+        group = await row.group if row.group_id else None
+        await handler(InboundContext(settings, fetcher, row.payload, group))
+    except Ignored as skipped:
+        log.info("inbound %s %s ignored: %s", row.type, row.ap_id, skipped)
+        row.state, row.error = ActivityState.DONE, f"ignored: {skipped}"
+    except Exception as exc:  # a handler failing must not stop the queue; it is retried
+        row.attempts += 1
+        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row.attempts >= MAX_ATTEMPTS:
+            log.warning("inbound %s %s failed for good: %s", row.type, row.ap_id, row.error)
+            row.state = ActivityState.FAILED
+        else:
+            log.info("inbound %s %s failed, will retry: %s", row.type, row.ap_id, row.error)
+            row.process_after = now + retry_delay(row.attempts)
+    else:
+        row.state, row.error = ActivityState.DONE, None
+    await row.save(update_fields=["state", "error", "attempts", "process_after"])
+
+
+async def process_due(settings: Settings, fetcher: Fetcher) -> int:
+    """Process every row due now; returns how many were handled."""
+    now = datetime.now(UTC)
+    rows = (
+        await Activity.filter(inbound=True, state=ActivityState.RECEIVED)
+        .filter(Q(process_after__isnull=True) | Q(process_after__lte=now))
+        .order_by("id")
+        .limit(BATCH)
+    )
+    handled = 0
+    for row in rows:
+        if await _claim(row, now):
+            row.process_after = now + LEASE
+            await process_one(settings, fetcher, row)
+            handled += 1
+    return handled
+
+
+async def run_inbound_worker(
+    settings: Settings, fetcher: Fetcher, wakeup: asyncio.Event, *, poll_interval: float = 2.0
+) -> None:
+    """Forever: process what is due, then sleep until woken by the inbox or the poll.
+
+    The poll catches rows stored by other processes and retries coming due.
+    """
+    while True:
+        wakeup.clear()
+        try:
+            handled = await process_due(settings, fetcher)
+        except Exception:
+            log.exception("inbound worker pass failed")
+            handled = 0
+        if handled:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), poll_interval)
