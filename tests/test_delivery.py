@@ -476,3 +476,26 @@ async def test_postgres_concurrent_claimers_never_share_a_row(postgres_db: None)
     assert await claim_due_deliveries(now=now, lease=60, limit=100) == []
     expired = now + timedelta(seconds=61)
     assert len(await claim_due_deliveries(now=expired, lease=60, limit=100)) == 60
+
+
+async def test_the_worker_survives_a_failing_database_query(group, make_worker) -> None:
+    async with FakeInstance() as remote:
+        worker = make_worker()
+        real = worker.liveness.unreachable_hosts
+        calls = 0
+
+        async def flaky() -> set[str]:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise OSError("database is locked")
+            return await real()
+
+        worker.liveness.unreachable_hosts = flaky  # type: ignore[method-assign]
+        delivery = await queue_to(group, remote.shared_inbox_url)
+        task = await running(worker)
+        try:
+            assert (await settled(delivery)).state is DeliveryState.DELIVERED
+        finally:
+            await stop(task)
+        assert calls > 1 and len(remote.received) == 1

@@ -244,14 +244,24 @@ class DeliveryWorker:
         """Deliver until cancelled: claim what is due, wake on new work, a finished send, the
         next retry time or the poll interval, whichever comes first."""
         wake = self.notifier.subscribe()
+        swept_at: float | None = None
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 wake.clear()
-                await self.start_due()
-                await fail_expired_deliveries(
-                    now=self.clock(), give_up_after=self.settings.delivery_give_up_after
-                )
-                await self._sleep(wake, await self._seconds_until_next_due())
+                try:
+                    await self.start_due()
+                    if swept_at is None or loop.time() - swept_at >= self.timing.poll_interval:
+                        swept_at = loop.time()
+                        await fail_expired_deliveries(
+                            now=self.clock(), give_up_after=self.settings.delivery_give_up_after
+                        )
+                    pause = await self._seconds_until_next_due()
+                except Exception:
+                    # A locked or restarting database must not end deliveries for good.
+                    log.exception("delivery worker: claiming failed, trying again shortly")
+                    pause = self.timing.poll_interval
+                await self._sleep(wake, pause)
         finally:
             self.notifier.unsubscribe(wake)
             await self._abandon_in_flight()
@@ -385,9 +395,9 @@ class DeliveryWorker:
             second = await self._post(
                 delivery.inbox, body, key_id, private_pem, _other_scheme(scheme)
             )
-            if second.status is not None and not is_signature_rejection(
-                second.status, second.answer
-            ):
+            # Keep the first answer only if the other scheme was refused too; a network error
+            # on the second knock is a reason to come back, not to give up.
+            if second.status is None or not is_signature_rejection(second.status, second.answer):
                 scheme, result = _other_scheme(scheme), second
         await self._record(delivery, result, scheme)
 
