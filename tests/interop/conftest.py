@@ -1,7 +1,8 @@
-"""Fixtures that start Fedify peers for interop tests and always stop them."""
+"""Fixtures that start Fedify peers and a fedgroup server process, and always stop them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from .peer_harness import FedifyPeer
+from .fedgroup_process import FedgroupProcess
+from .peer_harness import FedifyPeer, of_type, resolve_webfinger
 
 StartPeer = Callable[..., Awaitable[FedifyPeer]]
+StartPeers = Callable[..., Awaitable[list[FedifyPeer]]]
 
 
 @pytest.fixture
@@ -29,3 +32,37 @@ async def start_fedify_peer(tmp_path: Path) -> AsyncIterator[StartPeer]:
             return await stack.enter_async_context(peer)
 
         yield start
+
+
+@pytest.fixture
+async def start_fedify_peers(start_fedify_peer: StartPeer) -> StartPeers:
+    """Start several peers at once (each makes an RSA-4096 key, ~1 s): a list of
+    ``(name, host, options)`` tuples in, the running peers out, in the same order."""
+
+    async def start(*specs: tuple[str, str, dict[str, Any]]) -> list[FedifyPeer]:
+        return list(
+            await asyncio.gather(
+                *(start_fedify_peer(name, host, **options) for name, host, options in specs)
+            )
+        )
+
+    return start
+
+
+@pytest.fixture
+async def fedgroup(tmp_path: Path) -> AsyncIterator[FedgroupProcess]:
+    """A fresh `python -m fedgroup serve` on 127.0.0.1 with its own SQLite file."""
+    server = FedgroupProcess("127.0.0.1", work_dir=tmp_path / "fedgroup")
+    async with server:
+        yield server
+    assert server.exit_code == 0, (
+        f"fedgroup did not exit cleanly ({server.exit_code}):\n{server.log_text()}"
+    )
+
+
+async def join_group(peer: FedifyPeer, server: FedgroupProcess, group: str) -> str:
+    """Discover ``group`` by WebFinger, follow it, and wait for the Accept; the Follow id."""
+    group_url = await resolve_webfinger(server.group_handle(group))
+    follow_id = await peer.follow(group_url)
+    await peer.wait_for_received(of_type("Accept", object_id=follow_id), timeout=15)
+    return follow_id
