@@ -1,0 +1,129 @@
+"""How a noun plugs into the admin CLI: register verbs, receive a context, return a Reply.
+
+A noun module (`groups.py`, later `members.py`, `bans.py`…) has one function,
+`register(cli: CommandRegistry) -> None`, and is listed in `main.NOUNS`. Each verb is an
+async handler `(args, ctx) -> Reply`; it raises a `ServiceError` or a `CommandError` to fail
+with one line. `main` owns parsing, settings, the database and printing, so handlers stay
+small and every command behaves the same (`--json`, exit codes, no tracebacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from fedgroup.cli.output import Reply
+from fedgroup.config import Settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the operation was refused: unknown group, duplicate, bad value…
+EXIT_USAGE = 2  # the command line itself is wrong (argparse uses 2 as well)
+EXIT_UNAVAILABLE = 69  # the database cannot be opened or answered with an error (sysexits)
+EXIT_CONFIG = 78  # a setting has an unusable value (sysexits EX_CONFIG)
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A command refuses to go on; the message is the one line the operator sees."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class CommandContext:
+    """What a handler may use besides its arguments: settings and the terminal."""
+
+    settings: Settings
+    stdin: TextIO
+    stderr: TextIO
+
+    def confirm_by_typing(self, expected: str, *, prompt: str, refusal: str) -> None:
+        """Make a person at a terminal type `expected`; raise CommandError otherwise.
+
+        Without a terminal nobody can answer, so we refuse with `refusal` (which should say
+        how to proceed non-interactively) rather than guess.
+        """
+        if not self.stdin.isatty():
+            raise CommandError(refusal)
+        self.stderr.write(prompt)
+        self.stderr.flush()
+        answer = self.stdin.readline()
+        if answer.strip() != expected:
+            raise CommandError("not confirmed; nothing was changed")
+
+
+Handler = Callable[[argparse.Namespace, CommandContext], Awaitable[Reply]]
+
+
+def global_options(*, as_defaults: bool) -> argparse.ArgumentParser:
+    """--config, --database-url and --json, accepted before the noun and after the verb.
+
+    Verb parsers get them with SUPPRESS defaults, so that not repeating an option after the
+    verb keeps the value given before the noun.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+
+    def default(value: object) -> object:
+        return value if as_defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=default(None),
+        help="TOML settings file (environment variables and flags win over it)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=default(None),
+        help="database to use, e.g. sqlite://./data/fedgroup.sqlite3 (wins over settings)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print one JSON document on stdout",
+    )
+    return parser
+
+
+class Noun:
+    """The verbs of one noun, e.g. `group create`, `group list`."""
+
+    def __init__(self, verbs: argparse._SubParsersAction) -> None:
+        self._verbs = verbs
+
+    def verb(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        help: str,
+        description: str | None = None,
+        needs_database: bool = True,
+    ) -> argparse.ArgumentParser:
+        """Add a verb; returns its parser for the verb's own arguments."""
+        parser = self._verbs.add_parser(
+            name,
+            help=help,
+            description=description or help,
+            parents=[global_options(as_defaults=False)],
+        )
+        parser.set_defaults(handler=handler, needs_database=needs_database)
+        return parser
+
+
+class CommandRegistry:
+    """Where noun modules add themselves to the top-level parser."""
+
+    def __init__(self, nouns: argparse._SubParsersAction) -> None:
+        self._nouns = nouns
+
+    def noun(self, name: str, *, help: str) -> Noun:
+        parser = self._nouns.add_parser(name, help=help, description=help)
+        verbs = parser.add_subparsers(title="verbs", dest="verb", metavar="VERB", required=True)
+        return Noun(verbs)
