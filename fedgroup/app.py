@@ -16,7 +16,7 @@ from .runtime import Runtime
 from .service.instance import ensure_instance_key
 from .service.outbound import delivery_worker
 from .storage.db import close_database, open_database
-from .web import discovery, groups, inbox, instance
+from .web import discovery, groups, inbox, instance, objects
 from .web.middleware import access_logging, forwarded_headers
 from .workers.inbound import run_inbound_worker
 
@@ -71,4 +71,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(instance.routes)
     app.add_routes(groups.routes)
     app.add_routes(inbox.routes)
+    app.add_routes(objects.routes)
     return app

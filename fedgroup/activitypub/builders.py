@@ -7,9 +7,10 @@ Accept/Reject to its Follow by the embedded id.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from .vocab import AS_CONTEXT
+from .vocab import AS_CONTEXT, PUBLIC
 
 
 def _follow_reference(follow: dict[str, Any]) -> dict[str, Any]:
@@ -49,3 +50,149 @@ def reject_follow(activity_id: str, group_url: str, follow: dict[str, Any]) -> d
 def synthetic_follow(follow_id: str, actor_url: str, group_url: str) -> dict[str, Any]:
     """A Follow to reject when the original was not kept (rows from before it was stored)."""
     return {"id": follow_id, "type": "Follow", "actor": actor_url, "object": group_url}
+
+
+def announce_wrapped(
+    activity_id: str,
+    group_url: str,
+    followers_url: str,
+    inner: dict[str, Any],
+    *,
+    public: bool,
+) -> dict[str, Any]:
+    """FEP-1b12: the group announces the member's activity, embedded unchanged."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Announce",
+        "actor": group_url,
+        "to": [PUBLIC if public else followers_url],
+        "cc": [followers_url],
+        "audience": group_url,
+        "object": inner,
+    }
+
+
+def announce_boost(
+    activity_id: str,
+    group_url: str,
+    followers_url: str,
+    object_id: str,
+    author_url: str,
+    published: str,
+) -> dict[str, Any]:
+    """A boost: Mastodon shows an Announce of a fetchable public status as a reblog."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Announce",
+        "actor": group_url,
+        "published": published,
+        "to": [PUBLIC],
+        "cc": [followers_url, author_url],
+        "object": object_id,
+    }
+
+
+def undo(activity_id: str, actor_url: str, undone: dict[str, Any]) -> dict[str, Any]:
+    """Undo of one of our own activities (a boost of a deleted post)."""
+    inner = {k: v for k, v in undone.items() if k != "@context"}
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Undo",
+        "actor": actor_url,
+        "to": inner.get("to", []),
+        "cc": inner.get("cc", []),
+        "object": inner,
+    }
+
+
+def members_only_note(
+    note_id: str,
+    group_url: str,
+    followers_url: str,
+    *,
+    author_url: str,
+    author_handle: str,
+    original_url: str,
+    content_html: str,
+    published: str,
+    in_reply_to: str | None = None,
+) -> dict[str, Any]:
+    """The group's own followers-only Note quoting a member's post, with attribution.
+
+    Mastodon cannot show a boost of a non-public post; a post the group owns, addressed to
+    its followers, it does show to them.
+    """
+    quoted = (
+        f'<p><a href="{_attr(author_url)}" class="u-url mention">{_text(author_handle)}</a>'
+        f" wrote:</p><blockquote>{content_html}</blockquote>"
+        f'<p><a href="{_attr(original_url)}">Original post</a></p>'
+    )
+    note: dict[str, Any] = {
+        "id": note_id,
+        "type": "Note",
+        "attributedTo": group_url,
+        "to": [followers_url],
+        "cc": [],
+        "published": published,
+        "content": quoted,
+        "url": note_id,
+        "tag": [{"type": "Mention", "href": author_url, "name": author_handle}],
+    }
+    if in_reply_to:
+        note["inReplyTo"] = in_reply_to
+    return note
+
+
+def create(activity_id: str, actor_url: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """Create of an object we own, addressed like the object."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Create",
+        "actor": actor_url,
+        "published": obj.get("published"),
+        "to": obj.get("to", []),
+        "cc": obj.get("cc", []),
+        "object": obj,
+    }
+
+
+def delete(activity_id: str, actor_url: str, object_id: str, to: list[str]) -> dict[str, Any]:
+    """Delete of an object we own, leaving a Tombstone."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Delete",
+        "actor": actor_url,
+        "to": to,
+        "object": {"id": object_id, "type": "Tombstone"},
+    }
+
+
+def block(
+    activity_id: str, group_url: str, actor_url: str, reason: str | None = None
+) -> dict[str, Any]:
+    """A group ban, as Lemmy sends it: Block of the person with the community as target."""
+    doc: dict[str, Any] = {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Block",
+        "actor": group_url,
+        "to": [actor_url],
+        "object": actor_url,
+        "target": group_url,
+    }
+    if reason:
+        doc["summary"] = reason
+    return doc
+
+
+def _attr(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _text(value: str) -> str:
+    return html.escape(value, quote=False)

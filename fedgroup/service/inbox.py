@@ -73,7 +73,7 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     return doc
 
 
-async def _verified_signer(fetcher: Fetcher, claim: SignatureClaim) -> str:
+async def verified_signer(fetcher: Fetcher, claim: SignatureClaim) -> str:
     """The actor whose key made the HTTP signature; refetch once if a cached key fails."""
     try:
         key = await resolve_key(fetcher, claim.key_id)
@@ -172,7 +172,7 @@ async def receive_activity(
         return InboxResult(stored=False, duplicate=True, activity_id=doc["id"])
 
     try:
-        signer = await _verified_signer(fetcher, claim)
+        signer = await verified_signer(fetcher, claim)
     except InboxRefusal:
         if _is_self_delete(doc, actor):
             # A deleted account's key is gone (410); there is nothing of theirs to verify.

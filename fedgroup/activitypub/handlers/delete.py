@@ -1,9 +1,10 @@
-"""Delete: an account deleted by its own server takes its memberships and content with it."""
+"""Delete: of an account (memberships and content go) or of a post (withdrawn from members)."""
 
 from __future__ import annotations
 
 from ...service.actors import forget_actor
 from ...service.content import remove_content_of
+from ...service.conversations import Refused, receive_delete
 from ...service.membership import forget_deleted_actor
 from ..vocab import id_of
 from .context import Ignored, InboundContext
@@ -16,4 +17,7 @@ async def handle(ctx: InboundContext) -> None:
         await remove_content_of(ctx.actor)
         await forget_actor(ctx.actor)
         return
-    raise Ignored("Delete of an object is handled with group conversations")
+    try:
+        await receive_delete(ctx.settings, ctx.activity)
+    except Refused as refusal:
+        raise Ignored(str(refusal)) from None

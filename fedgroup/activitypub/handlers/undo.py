@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...service.conversations import Refused, receive_reaction
 from ...service.membership import get_group_by_url, receive_unfollow
 from ...storage.models import Activity
 from ..actor_docs import actor_of
@@ -24,8 +25,14 @@ async def handle(ctx: InboundContext) -> None:
         raise Ignored("Undo of an activity we never saw")
     if actor_of(inner) not in (None, ctx.actor):
         raise Ignored("Undo of another actor's activity")
+    if inner.get("type") in {"Like", "Dislike"}:
+        try:
+            await receive_reaction(ctx.settings, {**ctx.activity, "object": inner})
+        except Refused as refusal:
+            raise Ignored(str(refusal)) from None
+        return
     if inner.get("type") != "Follow":
-        raise Ignored(f"Undo of {inner.get('type')!r} is not handled yet")
+        raise Ignored(f"Undo of {inner.get('type')!r} is not handled")
     group = await get_group_by_url(ctx.settings, id_of(inner.get("object")) or "")
     if group is None:
         raise Ignored("Undo{Follow} of something that is not a group here")

@@ -1,0 +1,54 @@
+"""Sanitizing remote HTML before we ever render or re-publish it.
+
+Remote content is kept as received (for the Announce, which must stay the member's words)
+and, separately, reduced to a safe subset here with nh3 (Ammonia): the same set of tags
+Mastodon keeps, links forced to http(s) with rel=nofollow noopener.
+"""
+
+from __future__ import annotations
+
+import nh3
+
+_TAGS = {
+    "p",
+    "br",
+    "a",
+    "span",
+    "em",
+    "i",
+    "strong",
+    "b",
+    "u",
+    "s",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "sup",
+    "sub",
+    "hr",
+}
+_ATTRIBUTES = {"a": {"href", "class", "title"}, "span": {"class"}, "ol": {"start", "reversed"}}
+
+
+def sanitize_html(html: str) -> str:
+    """A safe HTML subset of remote content: no scripts, styles, handlers or foreign schemes."""
+    if not html:
+        return ""
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https"},
+        link_rel="nofollow noopener noreferrer",
+        strip_comments=True,
+    )

@@ -1,0 +1,46 @@
+"""Who may read a group's content: anyone for public groups, members' servers otherwise.
+
+A members-only group's posts are served only to GETs signed by an actor on a server where
+the group has an accepted member, because that server will show them only to followers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from ..activitypub.actor_docs import host_of
+from ..activitypub.httpsig import SignatureError, parse_request_signature
+from ..activitypub.signed_fetch import Fetcher
+from ..config import Settings
+from ..storage.models import Group, Membership, MembershipState, Visibility
+from .inbox import InboxRefusal, verified_signer
+
+
+async def may_read(
+    settings: Settings,
+    fetcher: Fetcher,
+    group: Group,
+    *,
+    url: str,
+    headers: Mapping[str, str],
+) -> bool:
+    """Whether a GET may see this group's content."""
+    if group.visibility == Visibility.PUBLIC:
+        return True
+    try:
+        claim = parse_request_signature(
+            "GET",
+            url,
+            headers,
+            has_body=False,
+            now=time.time(),
+            max_age=settings.signature_max_age,
+            max_future=settings.signature_max_future,
+        )
+        signer = await verified_signer(fetcher, claim)
+    except (SignatureError, InboxRefusal):
+        return False
+    return await Membership.exists(
+        group=group, state=MembershipState.ACCEPTED, actor__host=host_of(signer)
+    )

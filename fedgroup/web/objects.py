@@ -1,0 +1,50 @@
+"""Our own activities and the group's own notes, fetchable by their ids."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..app_keys import RUNTIME, SETTINGS
+from ..service.access import may_read
+from ..storage.models import Activity, Group, StoredObject
+from .negotiation import activity_response, json_error
+
+routes = web.RouteTableDef()
+
+
+async def _readable(request: web.Request, group_id: int | None) -> bool:
+    if group_id is None:
+        return True
+    group = await Group.get(id=group_id)
+    return await may_read(
+        request.app[SETTINGS],
+        request.app[RUNTIME].fetcher,
+        group,
+        url=str(request.url),
+        headers=request.headers,
+    )
+
+
+@routes.get("/activities/{token}")
+async def activity(request: web.Request) -> web.Response:
+    """One of the group's activities (Announce, Accept…): receivers fetch them to verify."""
+    row = await Activity.get_or_none(ap_id=request.app[SETTINGS].url(request.path), inbound=False)
+    if row is None:
+        return json_error(404, "no such activity")
+    if not await _readable(request, row.group_id):
+        return json_error(401, "members only: sign the request as a member's server")
+    return activity_response(row.payload)
+
+
+@routes.get("/objects/{token}")
+async def stored_object(request: web.Request) -> web.Response:
+    """A note the group itself published (members-only quotes)."""
+    url = request.app[SETTINGS].url(request.path)
+    row = await StoredObject.get_or_none(ap_id=url)
+    if row is None:
+        return json_error(404, "no such object")
+    if not await _readable(request, row.group_id):
+        return json_error(401, "members only: sign the request as a member's server")
+    if row.deleted:
+        return activity_response({"id": url, "type": "Tombstone"}, status=410)
+    return activity_response({"@context": "https://www.w3.org/ns/activitystreams", **row.document})
