@@ -388,13 +388,15 @@ async function recipientsFor(ctx, uris) {
 async function deliver(activity, actors, toFollowers) {
   const ctx = senderContext();
   const sender = { identifier: NAME };
+  // Fetchable by id before any recipient hears of it: a group that announces it may make
+  // its members fetch it from us while our POST to the group is still in flight.
+  sent.set(activity.id.href, { activity, actors, toFollowers });
   if (actors.length > 0) {
     await ctx.sendActivity(sender, actors, activity, { preferSharedInbox: true });
   }
   if (toFollowers && followers.size > 0) {
     await ctx.sendActivity(sender, "followers", activity, { preferSharedInbox: true });
   }
-  sent.set(activity.id.href, { activity, actors, toFollowers });
 }
 
 function toUrls(list) {
