@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from fedgroup.cli import groups
+from fedgroup.cli import bans, groups, members
 from fedgroup.cli.commands import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -35,7 +35,7 @@ from fedgroup.service.errors import ServiceError
 from fedgroup.storage.db import close_database, open_database
 
 #: Noun modules, each with `register(cli: CommandRegistry)`. Add a noun by adding its module.
-NOUNS: tuple[ModuleType, ...] = (groups,)
+NOUNS: tuple[ModuleType, ...] = (groups, members, bans)
 
 EPILOG = """\
 exit status: 0 done, 1 refused (unknown group, duplicate, bad value), 2 bad command line,

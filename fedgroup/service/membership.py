@@ -91,7 +91,7 @@ async def receive_unfollow(group: Group, actor_url: str) -> bool:
     return deleted > 0
 
 
-def _follow_of(membership: Membership, actor: RemoteActor, group_url: str) -> dict[str, Any]:
+def follow_of(membership: Membership, actor: RemoteActor, group_url: str) -> dict[str, Any]:
     if isinstance(membership.follow_activity, dict) and membership.follow_activity.get("id"):
         return membership.follow_activity
     return builders.synthetic_follow(f"{actor.url}#follows/{group_url}", actor.url, group_url)
@@ -132,7 +132,7 @@ async def approve(settings: Settings, group: Group, who: str) -> Membership:
     await membership.save(update_fields=["state", "updated_at"])
     group_url = _group_url(settings, group)
     accept = builders.accept_follow(
-        new_activity_id(settings), group_url, _follow_of(membership, actor, group_url)
+        new_activity_id(settings), group_url, follow_of(membership, actor, group_url)
     )
     await _send(group, accept, actor.inbox)
     return membership
@@ -143,7 +143,7 @@ async def reject(settings: Settings, group: Group, who: str) -> None:
     membership = await find_member(group, who)
     actor = membership.actor
     group_url = _group_url(settings, group)
-    follow = _follow_of(membership, actor, group_url)
+    follow = follow_of(membership, actor, group_url)
     await membership.delete()
     reject_activity = builders.reject_follow(new_activity_id(settings), group_url, follow)
     await _send(group, reject_activity, actor.inbox)
