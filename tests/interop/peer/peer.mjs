@@ -21,6 +21,7 @@
 //   POST /_control/update {object, content}   POST /_control/delete {object}
 //   POST /_control/like {object, to?}         POST /_control/undo {activity}
 //   POST /_control/send_raw {inbox, activity, sign: rfc9421|cavage|none|tamper}
+//        (a validly signed raw activity with one of our activity ids is then served by id)
 // Every POST answers {ok: true, ...} or a 4xx/5xx {ok: false, error}.
 
 import { AsyncLocalStorage } from "node:async_hooks";
@@ -93,6 +94,8 @@ const following = new Map();
 const objects = new Map();
 /** our activity id -> {activity, recipients: URL[], followers: bool} */
 const sent = new Map();
+/** our activity id -> JSON of a validly signed send_raw body, served like any activity */
+const rawSent = new Map();
 
 // Per-request scratch space: the raw body and tasks to run once the response is written.
 const requestScope = new AsyncLocalStorage();
@@ -590,6 +593,22 @@ const CONTROL = {
   "POST send_raw": async (body) => sendRaw(body),
 };
 
+/** A validly signed raw activity of ours is then fetchable by id, as a real server's is
+ * (a receiver may fetch an Accept's Follow, or a group's members a Create it announced). */
+function rememberRawActivity(text, sign) {
+  if (sign !== "rfc9421" && sign !== "cavage") return;
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return;
+  }
+  const id = typeof parsed?.id === "string" ? parsed.id : null;
+  if (id && ACTIVITY_PATH.test(new URL(id, ORIGIN).pathname) && id.startsWith(`${ORIGIN}/`)) {
+    if (!sent.has(id)) rawSent.set(id, parsed);
+  }
+}
+
 /** Send an arbitrary body to an inbox, signed (or deliberately not) for negative tests. */
 async function sendRaw(body) {
   const inbox = new URL(need(body, "inbox"));
@@ -599,6 +618,7 @@ async function sendRaw(body) {
     throw new ControlError(400, "sign: rfc9421|cavage|none|tamper");
   }
   const text = typeof activity === "string" ? activity : JSON.stringify(activity);
+  rememberRawActivity(text, sign);
   let request = new Request(inbox, {
     method: "POST",
     headers: {
@@ -662,8 +682,9 @@ async function handleLocalDocuments(method, url) {
   const activityMatch = ACTIVITY_PATH.exec(url.pathname);
   if (activityMatch) {
     const entry = sent.get(url.href);
-    if (!entry) return null;
-    return json(200, await entry.activity.toJsonLd(), "application/activity+json");
+    if (entry) return json(200, await entry.activity.toJsonLd(), "application/activity+json");
+    const raw = rawSent.get(url.href);
+    return raw ? json(200, raw, "application/activity+json") : null;
   }
   if (OBJECT_PATH.test(url.pathname) && objects.get(url.href)?.deleted) {
     return json(
