@@ -16,9 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from fedgroup.activitypub import ldsig
 from fedgroup.activitypub.httpsig import sign_request
+from fedgroup.activitypub.keys import load_public_pem
 from fedgroup.activitypub.vocab import PUBLIC
-from fedgroup.storage.models import Activity, StoredObject
+from fedgroup.storage.models import Activity, Group, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
@@ -120,6 +122,9 @@ async def test_mastodon_mention_reaches_lemmy_wrapped_and_mastodon_as_boost(worl
     assert wrapped.json["audience"] == server.group_url("jazz")
     assert PUBLIC in wrapped.json["to"]
     assert wrapped.json["cc"] == [server.group_url("jazz") + "/followers"]
+    # Signed in the document too, so a receiving server could forward it.
+    group = await Group.get(name="jazz")
+    assert ldsig.verify_document(wrapped.json, load_public_pem(group.public_key_pem))
 
     boost = await masto.wait_for(lambda p: announce_of(p, object_id=create["object"]["id"]), 10)
     assert boost.verified is True

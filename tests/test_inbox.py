@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from fedgroup.activitypub import ldsig, proof
 from fedgroup.activitypub.multikey import encode_ed25519_public_multikey
-from fedgroup.storage.models import Activity, DomainPolicy, PolicyAction
+from fedgroup.storage.models import Activity, DomainPolicy, Instance, PolicyAction
 from tests.fakes import FakeInstance
 from tests.fakes.sender import post_signed, post_unsigned
 from tests.fakes.server import FedgroupServer
@@ -77,6 +77,10 @@ async def test_signed_activity_is_stored_before_202(server, remote, scheme):
     row = await Activity.get(ap_id=activity["id"])
     assert row.inbound and row.type == "Follow" and row.payload == activity
     assert (await row.group).name == "jazz"
+    # A peer that signs with RFC 9421 is signed to with it in return.
+    instance = await Instance.get_or_none(host=remote.domain)
+    learned = instance.signature_scheme if instance else None
+    assert learned == ("rfc9421" if scheme == "rfc9421" else None)
 
 
 async def test_shared_inbox_stores_without_group(server, remote):

@@ -73,7 +73,11 @@ async def test_one_activity_and_one_delivery_per_distinct_inbox(group: Group) ->
     assert (stored.type, stored.actor) == ("Announce", "https://groups.test/groups/jazz")
     assert stored.object_id == "https://a.test/notes/1"
     assert stored.group_id == group.id  # type: ignore[attr-defined]
-    assert stored.payload == payload
+    signed = dict(stored.payload)
+    signature = signed.pop("signature")
+    assert signed == payload
+    assert signature["type"] == "RsaSignature2017"
+    assert signature["creator"] == "https://groups.test/groups/jazz#main-key"
     rows = await Delivery.filter(activity_id=activity.id).order_by("id")
     assert [(d.inbox, d.host) for d in rows] == [
         ("https://a.test/inbox", "a.test"),

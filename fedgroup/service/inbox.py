@@ -32,7 +32,8 @@ from ..activitypub.vocab import id_of
 from ..config import Settings
 from ..storage.models import Activity, Group
 from .actors import ActorLookupError, resolve_key
-from .instances import mark_alive
+from .instances import host_of as instance_host
+from .instances import learn_scheme_from_inbound, mark_alive
 from .policies import host_is_blocked
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,8 @@ async def receive_activity(
         doc = trusted
     result = await store_inbound(doc, group)
     # Whatever a server sends us proves it is up: deliveries to it resume at once.
-    await mark_alive(host_of(signer))
+    await mark_alive(instance_host(signer))
+    await learn_scheme_from_inbound(instance_host(signer), claim.scheme)
     return result
 
 

@@ -140,3 +140,14 @@ class InstanceLiveness:
 
     async def host_failed(self, host: str) -> bool:
         return await record_failure(host, unreachable_after=self._unreachable_after)
+
+
+async def learn_scheme_from_inbound(host: str, scheme: str) -> None:
+    """A peer signed to us with RFC 9421, so it speaks it: sign to it that way too, unless
+    a delivery already taught us what it accepts."""
+    if scheme != "rfc9421":
+        return
+    await _instance(host)
+    await Instance.filter(host=host, signature_scheme__isnull=True).update(
+        signature_scheme=scheme
+    )

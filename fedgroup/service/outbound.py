@@ -9,6 +9,7 @@ liveness.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ import aiohttp
 from tortoise.functions import Count, Min
 from tortoise.transactions import in_transaction
 
+from ..activitypub import ldsig
 from ..activitypub.actors import group_urls, instance_actor_url
 from ..activitypub.delivery import (
     DeliveryNotifier,
@@ -25,10 +27,13 @@ from ..activitypub.delivery import (
     KeyFor,
     delivery_notifier,
 )
+from ..activitypub.jsonld import JsonLdProcessingError
+from ..activitypub.keys import load_private_key
 from ..config import Settings
 from ..storage.models import Activity, Delivery, DeliveryState, Group, Instance, ServerKey
 from .instances import InstanceLiveness, host_of, make_host_due
 
+log = logging.getLogger(__name__)
 PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
 
 
@@ -65,6 +70,8 @@ async def queue_activity(
     if actor is None:
         raise ValueError("an outbound activity needs an actor")
     targets = list(dict.fromkeys(inboxes))
+    if group is not None and "signature" not in payload:
+        payload = await _ld_signed(payload, group)
     now = datetime.now(UTC)
     async with in_transaction() as connection:
         activity = await Activity.get_or_none(ap_id=ap_id).using_db(connection)
@@ -105,6 +112,26 @@ async def queue_activity(
     if new:
         notifier.notify()
     return activity
+
+
+async def _ld_signed(payload: dict[str, Any], group: Group) -> dict[str, Any]:
+    """The group's activity with an LD signature, so receivers can forward it (Mastodon
+    forwards a reply to a post's audience only when an embedded signature vouches for it).
+    Signed once here, not per delivery: canonicalization stays off the sending path."""
+    actor = _id_of(payload.get("actor")) or ""
+    if not actor.endswith(f"/groups/{group.name}"):
+        return payload
+    try:
+        return ldsig.sign_document(
+            payload,
+            private_key=load_private_key(group.private_key_pem),
+            key_id=actor + "#main-key",
+        )
+    except JsonLdProcessingError as exc:
+        # An embedded member activity naming a context we do not bundle: send it without
+        # (never fetch a context); the HTTP signature still vouches for it to the receiver.
+        log.info("no LD signature on %s: %s", payload.get("id"), exc)
+        return payload
 
 
 async def deliveries_status() -> dict[str, Any]:
