@@ -23,28 +23,27 @@ def _follow_reference(follow: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def accept_follow(activity_id: str, group_url: str, follow: dict[str, Any]) -> dict[str, Any]:
-    """`Accept{Follow}`: the member is in."""
+def _answer_follow(
+    kind: str, activity_id: str, group_url: str, follow: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "@context": AS_CONTEXT,
         "id": activity_id,
-        "type": "Accept",
+        "type": kind,
         "actor": group_url,
         "to": [follow.get("actor")],
         "object": _follow_reference(follow),
     }
+
+
+def accept_follow(activity_id: str, group_url: str, follow: dict[str, Any]) -> dict[str, Any]:
+    """`Accept{Follow}`: the member is in."""
+    return _answer_follow("Accept", activity_id, group_url, follow)
 
 
 def reject_follow(activity_id: str, group_url: str, follow: dict[str, Any]) -> dict[str, Any]:
     """`Reject{Follow}`: a refused request, or a removed member (Mastodon drops the follow)."""
-    return {
-        "@context": AS_CONTEXT,
-        "id": activity_id,
-        "type": "Reject",
-        "actor": group_url,
-        "to": [follow.get("actor")],
-        "object": _follow_reference(follow),
-    }
+    return _answer_follow("Reject", activity_id, group_url, follow)
 
 
 def synthetic_follow(follow_id: str, actor_url: str, group_url: str) -> dict[str, Any]:

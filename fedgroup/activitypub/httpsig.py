@@ -44,6 +44,7 @@ from fedgroup.activitypub.digest import (
     digest_header,
     verify_body_digest,
 )
+from fedgroup.activitypub.multikey import MultibaseError, base58btc_decode
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -346,8 +347,6 @@ def _serialize_member(member: Member) -> str:
 
 # -------------------------------------------------------------------------------------- keys
 
-_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_BASE58_INDEX = {char: index for index, char in enumerate(_BASE58)}
 # Multicodec prefixes (unsigned varints) of the Multikey public keys we understand.
 _MULTICODEC_ED25519 = b"\xed\x01"
 _MULTICODEC_P256 = b"\x80\x24"
@@ -355,14 +354,10 @@ _MULTICODEC_RSA = b"\x85\x24"
 
 
 def _base58btc_decode(text: str) -> bytes:
-    number = 0
-    for char in text:
-        if char not in _BASE58_INDEX:
-            _fail("malformed multibase key")
-        number = number * 58 + _BASE58_INDEX[char]
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    zeros = len(text) - len(text.lstrip("1"))
-    return b"\x00" * zeros + body
+    try:
+        return base58btc_decode(text)
+    except MultibaseError:
+        _fail("malformed multibase key")
 
 
 def load_public_key(data: str | bytes) -> PublicKey:

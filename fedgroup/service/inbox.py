@@ -89,38 +89,31 @@ async def verified_signer(fetcher: Fetcher, claim: SignatureClaim) -> str:
     raise InboxRefusal(401, "signature does not verify")
 
 
+async def _key_of(fetcher: Fetcher, key_id: str | None, actor: str, kind: type) -> Any:
+    """The actor's own key of the given type named by an embedded signature, if any."""
+    if not key_id:
+        return None
+    try:
+        key = await resolve_key(fetcher, key_id)
+    except ActorLookupError:
+        return None
+    return key.public_key if key.owner == actor and isinstance(key.public_key, kind) else None
+
+
 async def _embedded_signature_by(
     fetcher: Fetcher, doc: dict[str, Any], actor: str
 ) -> dict[str, Any] | None:
     """The activity as covered by a verifying embedded proof or LD signature by `actor`."""
-    method = proof.proof_verification_method(doc)
-    if method:
-        try:
-            key = await resolve_key(fetcher, method)
-        except ActorLookupError:
-            key = None
-        if (
-            key is not None
-            and key.owner == actor
-            and isinstance(key.public_key, ed25519.Ed25519PublicKey)
-            and proof.verify_proof(doc, key.public_key)
-        ):
-            return doc
-    creator = ldsig.signature_creator(doc)
-    if creator:
-        try:
-            key = await resolve_key(fetcher, creator)
-        except ActorLookupError:
-            key = None
-        if (
-            key is not None
-            and key.owner == actor
-            and isinstance(key.public_key, rsa.RSAPublicKey)
-            and ldsig.verify_document(doc, key.public_key)
-        ):
-            # Only what the signature covers may be trusted: terms outside every context
-            # are dropped by canonicalization, so a forwarder could have changed them.
-            return jsonld.compact_known_terms(doc)
+    ed_key = await _key_of(
+        fetcher, proof.proof_verification_method(doc), actor, ed25519.Ed25519PublicKey
+    )
+    if ed_key is not None and proof.verify_proof(doc, ed_key):
+        return doc  # JCS covers every byte of the document
+    rsa_key = await _key_of(fetcher, ldsig.signature_creator(doc), actor, rsa.RSAPublicKey)
+    if rsa_key is not None and ldsig.verify_document(doc, rsa_key):
+        # Only what the signature covers may be trusted: terms outside every context
+        # are dropped by canonicalization, so a forwarder could have changed them.
+        return jsonld.compact_known_terms(doc)
     return None
 
 
