@@ -34,3 +34,15 @@ def rewrite(value: Any, mapping: dict[str, str]) -> Any:
         return item
 
     return one(value)
+
+
+def rewrite_ids(document: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    """`rewrite` a payload but leave its `@context` alone.
+
+    A context URL names a vocabulary, not a place on the origin server (Pleroma's litepub
+    context sits on the instance's own host); rewriting it would change meaning, not location.
+    """
+    rewritten = rewrite({k: v for k, v in document.items() if k != "@context"}, mapping)
+    if "@context" in document:
+        return {"@context": document["@context"], **rewritten}
+    return rewritten
