@@ -1,0 +1,229 @@
+"""Fan-out: one member's post announced by the group to every member's server.
+
+The real app (FedgroupServer on SQLite, its workers running) hosts a public group with
+`count` members spread over 50 remote servers. The servers are counting receivers in a child
+process (each on its own 127.0.0.x address, so per-host limits apply as to real servers);
+members, their servers' software and the author's key are inserted as rows, as if they had
+joined long ago. The author's Create is POSTed signed to the group's inbox; the clock starts
+when it is answered 202 and stops when the last living server has received what it is owed.
+
+Two inbox layouts: shared inboxes (Mastodon, Lemmy: one delivery per server, the usual case)
+and personal inboxes only (one delivery per member, the worst case, which shows the delivery
+worker's own rate). Each is run with every server up, then with 5 servers dead (their ports
+closed), to show that the dead do not slow the living.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from fedgroup.activitypub.httpsig import sign_request
+from fedgroup.activitypub.keys import generate_rsa_key_pair, load_private_key
+from fedgroup.activitypub.vocab import PUBLIC
+from fedgroup.storage.models import (
+    Delivery,
+    DeliveryState,
+    Group,
+    Instance,
+    Membership,
+    MembershipState,
+    RemoteActor,
+    RemoteKey,
+)
+from tests.fakes.instance import next_loopback_address
+from tests.fakes.server import FedgroupServer
+
+from .receivers import Arrival, CountingServers
+from .report import Figure, emit
+
+DEFAULT_COUNT = 2000
+SERVERS = 50
+DEAD = 5
+DELIVERY_TIMEOUT = 60.0
+SOFTWARE = ("mastodon", "lemmy")  # alternating: both shapes of announce are exercised
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the members live: `origins[i]` is server i's `http://host:port`."""
+
+    origins: list[str]
+    dead: set[int]
+    shared_inboxes: bool
+
+    def inbox_of(self, server: int, member: int) -> str:
+        if self.shared_inboxes:
+            return f"{self.origins[server]}/inbox"
+        return f"{self.origins[server]}/users/m{member}/inbox"
+
+
+def closed_port(address: str) -> int:
+    """A port on `address` that nothing listens on: connecting to it is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+async def insert_members(group: Group, layout: Layout, count: int) -> list[tuple[int, str]]:
+    """`count` accepted members, member i on server i % servers; returns (server, inbox)
+    for each member. Member 0 is the author."""
+    servers = len(layout.origins)
+    placed = [(i % servers, layout.inbox_of(i % servers, i)) for i in range(count)]
+    await Instance.bulk_create(
+        [
+            Instance(
+                host=origin.removeprefix("http://"),
+                software=SOFTWARE[i % len(SOFTWARE)],
+                nodeinfo_fetched_at=datetime.now(UTC),
+            )
+            for i, origin in enumerate(layout.origins)
+        ]
+    )
+    actors = [
+        RemoteActor(
+            url=f"{layout.origins[server]}/users/m{i}",
+            preferred_username=f"m{i}",
+            host=layout.origins[server].removeprefix("http://"),
+            inbox=f"{layout.origins[server]}/users/m{i}/inbox",
+            shared_inbox=f"{layout.origins[server]}/inbox" if layout.shared_inboxes else None,
+        )
+        for i, (server, _inbox) in enumerate(placed)
+    ]
+    await RemoteActor.bulk_create(actors, batch_size=500)
+    ids = dict(await RemoteActor.all().values_list("url", "id"))
+    await Membership.bulk_create(
+        [
+            Membership(group=group, actor_id=ids[a.url], state=MembershipState.ACCEPTED)
+            for a in actors
+        ],
+        batch_size=500,
+    )
+    return placed
+
+
+def author_create(author: str, group_url: str) -> dict:
+    """A Mastodon-style public status mentioning the group, embedded in its Create."""
+    status = f"{author}/statuses/{uuid.uuid4().int % 10**12}"
+    note = {
+        "id": status,
+        "type": "Note",
+        "attributedTo": author,
+        "to": [PUBLIC],
+        "cc": [author + "/followers", group_url],
+        "content": "<p>@jazz who plays stride piano? Looking for a duo partner.</p>",
+        "tag": [{"type": "Mention", "href": group_url, "name": "@jazz"}],
+        "published": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": status + "/activity",
+        "type": "Create",
+        "actor": author,
+        "to": note["to"],
+        "cc": note["cc"],
+        "object": note,
+    }
+
+
+async def post_create(server: FedgroupServer, author: str, private_pem: str) -> float:
+    """POST the author's Create to the group inbox; the moment it was answered 202."""
+    url = server.url("/groups/jazz/inbox")
+    body = json.dumps(author_create(author, server.group_url("jazz"))).encode()
+    headers = sign_request(
+        "POST",
+        url,
+        {"Content-Type": "application/activity+json"},
+        body,
+        key_id=author + "#main-key",
+        private_key=load_private_key(private_pem),
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as response,
+    ):
+        answer = await response.text()
+        if response.status != 202:
+            raise RuntimeError(f"the Create was refused: {response.status} {answer}")
+    return time.time()
+
+
+async def scenario(count: int, servers: int, dead: int, shared_inboxes: bool) -> Figure:
+    """One fan-out; the figure counts deliveries to living servers until the last arrived."""
+    addresses = [next_loopback_address() for _ in range(servers)]
+    dead_servers = set(range(servers - dead, servers))
+    living = [a for i, a in enumerate(addresses) if i not in dead_servers]
+    with tempfile.TemporaryDirectory(prefix="fedgroup-bench-") as tmp:
+        async with (
+            CountingServers(living) as receivers,
+            FedgroupServer(Path(tmp)) as server,
+        ):
+            origins = [
+                f"http://{a}:{receivers.port[a] if a in receivers.port else closed_port(a)}"
+                for a in addresses
+            ]
+            layout = Layout(origins, dead_servers, shared_inboxes)
+            group = await server.create_group("jazz")
+            placed = await insert_members(group, layout, count)
+            author = f"{origins[0]}/users/m0"
+            private_pem, public_pem = generate_rsa_key_pair()
+            await RemoteKey.create(key_id=author + "#main-key", owner=author, public_key=public_pem)
+
+            owed: Counter[str] = Counter()  # host -> deliveries owed to a living server
+            for server_index, _inbox in dict.fromkeys(
+                (s, inbox) for s, inbox in placed if s not in dead_servers
+            ):
+                owed[origins[server_index].removeprefix("http://")] += 1
+            expected = sum(owed.values())
+
+            def complete(arrivals: list[Arrival]) -> bool:
+                got = Counter(a.host for a in arrivals if a.type == "Announce")
+                return all(got[host] >= n for host, n in owed.items())
+
+            accepted_at = await post_create(server, author, private_pem)
+            arrived = await receivers.wait_until(complete, DELIVERY_TIMEOUT)
+            announces = [a for a in receivers.arrivals if a.type == "Announce"]
+            last = max((a.at for a in announces), default=accepted_at)
+            dead_hosts = [origins[i].removeprefix("http://") for i in dead_servers]
+            to_dead = await Delivery.filter(host__in=dead_hosts).count()
+            dead_pending = await Delivery.filter(
+                host__in=dead_hosts, state__in=(DeliveryState.QUEUED, DeliveryState.RETRYING)
+            ).count()
+
+    layout_name = "shared inboxes" if shared_inboxes else "personal inboxes"
+    note = f"{count} members on {servers} servers"
+    if dead:
+        note += f", {dead} dead: {to_dead} deliveries to them, {dead_pending} awaiting retry"
+    if not arrived:
+        note += f"; INCOMPLETE after {DELIVERY_TIMEOUT:.0f} s: {len(announces)} of {expected}"
+    return Figure(
+        f"fan-out, {layout_name}, {servers - dead} living servers: Create 202 -> last delivery",
+        len(announces),
+        last - accepted_at,
+        "deliveries",
+        note=note,
+    )
+
+
+async def measure(count: int) -> list[Figure]:
+    servers = max(1, min(SERVERS, count))
+    dead = DEAD if servers >= 2 * DEAD else 0
+    figures = []
+    for shared in (True, False):
+        for dead_now in dict.fromkeys((0, dead)):
+            figures.append(emit(await scenario(count, servers, dead_now, shared)))
+    return figures
+
+
+def run(count: int = DEFAULT_COUNT) -> list[Figure]:
+    return asyncio.run(measure(count))
