@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -52,8 +51,6 @@ def run(names: Sequence[str], count: int | None) -> list[Figure]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # The server logs every refusal and retry at INFO; the figures are what is wanted here.
-    logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
     run(args.names, args.count)
 
