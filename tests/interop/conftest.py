@@ -66,3 +66,14 @@ async def join_group(peer: FedifyPeer, server: FedgroupProcess, group: str) -> s
     follow_id = await peer.follow(group_url)
     await peer.wait_for_received(of_type("Accept", object_id=follow_id), timeout=15)
     return follow_id
+
+
+async def assert_nothing_refused(*peers: FedifyPeer) -> None:
+    """No peer refused, failed to verify, or warned about anything it got from us."""
+    for peer in peers:
+        refused = await peer.rejected()
+        summary = [
+            f"{e.get('kind')} {e.get('category', '')} {str(e.get('message', e))[:300]}"
+            for e in refused
+        ]
+        assert refused == [], f"{peer.handle} refused or warned:\n" + "\n".join(summary)

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from .conftest import StartPeers, join_group
+from .conftest import StartPeers, assert_nothing_refused, join_group
 from .fedgroup_process import FedgroupProcess
-from .peer_harness import FedifyPeer, of_type, resolve_webfinger
-
-
-async def assert_nothing_refused(*peers: FedifyPeer) -> None:
-    """No peer refused, failed to verify, or logged a warning about anything we sent."""
-    for peer in peers:
-        assert await peer.rejected() == [], f"{peer.handle} refused something"
+from .peer_harness import of_type, resolve_webfinger
 
 
 async def test_open_group_found_by_webfinger_and_followed(
@@ -62,6 +56,8 @@ async def test_approval_group_accepts_only_after_admin_approves(
     assert answers == []
     members = (await fedgroup.admin.members_list("vetted")).stdout
     assert alice.actor_url not in members
+    pending = (await fedgroup.admin.members_list("vetted", "--pending")).stdout
+    assert alice.actor_url in pending
 
     await fedgroup.admin.members_approve("vetted", alice.actor_url)
     accept = await alice.wait_for_received(of_type("Accept", object_id=follow_id), timeout=15)

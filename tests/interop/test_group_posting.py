@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from .conftest import StartPeers, join_group
+import pytest
+
+from .conftest import StartPeers, assert_nothing_refused, join_group
 from .fedgroup_process import FedgroupProcess
 from .peer_harness import FedifyPeer, Received
 
@@ -69,7 +71,7 @@ async def three_members(
     return fedgroup.group_url("jazz"), alice, bob, carol
 
 
-async def test_post_reply_like_and_delete_reach_members_in_their_shape(
+async def test_post_reply_and_like_reach_members_in_their_shape(
     fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
 ) -> None:
     group_url, alice, bob, carol = await three_members(fedgroup, start_fedify_peers)
@@ -111,8 +113,25 @@ async def test_post_reply_like_and_delete_reach_members_in_their_shape(
     assert announced_like["object"]["type"] == "Like"
     assert announced_like["object"]["actor"] == bob.actor_url
     assert announced_like["inner_object"]["id"] == posted.note_id
-    await assert_receives_nothing(alice, mentions_anywhere({like_id}), seconds=0)
+    await assert_receives_nothing(alice, mentions_anywhere({like_id}), seconds=1)
     await assert_receives_nothing(bob, mentions_anywhere({like_id}), seconds=0)
+
+    await assert_nothing_refused(alice, bob, carol)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fedgroup bug: the Undo{Announce} withdrawing a boost embeds the LD-signed Announce "
+    "under the AS context only; Fedify cannot hash it in safe mode and logs 'fedify.sig.ld "
+    "Failed to verify' (see test_group_ld_signature_safe_mode.py)",
+)
+async def test_author_delete_withdraws_the_post(
+    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+) -> None:
+    group_url, alice, bob, carol = await three_members(fedgroup, start_fedify_peers)
+    posted = await alice.post("<p>oops</p>", to=[PUBLIC], cc=[group_url], mention=group_url)
+    boost = await bob.wait_for_received(group_announce(group_url, posted.note_id), TIMEOUT)
+    await carol.wait_for_received(group_announce(group_url, posted.activity_id), TIMEOUT)
 
     # The author deletes the post: FEP-1b12 members get Announce{Delete}; microblog members
     # see the group's boost withdrawn (Undo{Announce}).
@@ -131,8 +150,7 @@ async def test_post_reply_like_and_delete_reach_members_in_their_shape(
     unboost = await bob.wait_for_received(withdraws_boost, TIMEOUT)
     assert unboost["object"]["type"] == "Announce"
 
-    for peer in (alice, bob, carol):
-        assert await peer.rejected() == [], f"{peer.handle} refused something"
+    await assert_nothing_refused(alice, bob, carol)
 
 
 async def test_lemmy_page_to_the_community_reaches_both_kinds(
@@ -151,8 +169,7 @@ async def test_lemmy_page_to_the_community_reaches_both_kinds(
     assert boost["object"]["type"] == "Page"
     assert boost["object"]["name"] == "Practice routines"
     await bob.wait_for_received(group_announce(group_url, page.note_id), TIMEOUT)
-    for peer in (alice, bob, carol):
-        assert await peer.rejected() == [], f"{peer.handle} refused something"
+    await assert_nothing_refused(alice, bob, carol)
 
 
 async def test_member_who_unfollows_stops_receiving(
@@ -167,6 +184,7 @@ async def test_member_who_unfollows_stops_receiving(
     second = await alice.post("<p>two</p>", to=[PUBLIC], cc=[group_url], mention=group_url)
     await carol.wait_for_received(group_announce(group_url, second.activity_id), TIMEOUT)
     await assert_receives_nothing(bob, mentions_anywhere({second.note_id, second.activity_id}))
+    await assert_nothing_refused(alice, bob, carol)
 
 
 async def _until_not_member(fedgroup: FedgroupProcess, peer: FedifyPeer) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from .conftest import StartPeers, join_group
+from .conftest import StartPeers, assert_nothing_refused, join_group
 from .fedgroup_process import FedgroupProcess
 from .peer_harness import FedifyPeer, of_type
 
@@ -77,7 +77,7 @@ async def test_both_fedify_schemes_verify_first_time_and_fedify_verifies_ours(
             assert entry["actor"] == group_url
             assert entry["signature_scheme"] in {"cavage", "rfc9421"}
         # ... and nothing we sent was refused or failed verification.
-        assert await peer.rejected() == [], f"{peer.handle} refused something"
+        await assert_nothing_refused(peer)
 
 
 async def test_unsigned_and_tampered_posts_are_refused_and_leave_nothing(
@@ -113,4 +113,4 @@ async def test_unsigned_and_tampered_posts_are_refused_and_leave_nothing(
     await asyncio.sleep(1)
     announces = [e for e in await bob.received() if e["type"] == "Announce"]
     assert len(announces) == 1
-    assert await bob.rejected() == []
+    await assert_nothing_refused(bob)
