@@ -16,6 +16,7 @@ closed), to show that the dead do not slow the living.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import tempfile
@@ -73,6 +74,15 @@ def closed_port(address: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
         return sock.getsockname()[1]
+
+
+def silent_listener(address: str) -> socket.socket:
+    """A server that is up but never answers: the kernel completes every connection, nothing
+    reads it. Harder on the sender than a closed port: only timeouts end its requests."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((address, 0))
+    sock.listen(1024)
+    return sock
 
 
 async def insert_members(group: Group, layout: Layout, count: int) -> list[tuple[int, str]]:
@@ -158,20 +168,27 @@ async def post_create(server: FedgroupServer, author: str, private_pem: str) -> 
     return time.time()
 
 
-async def scenario(count: int, servers: int, dead: int, shared_inboxes: bool) -> Figure:
-    """One fan-out; the figure counts deliveries to living servers until the last arrived."""
+async def scenario(
+    count: int, servers: int, dead: int, shared_inboxes: bool, *, silent: bool = False
+) -> Figure:
+    """One fan-out; the figure counts deliveries to living servers until the last arrived.
+    The `dead` servers have closed ports, or with `silent` accept and never answer."""
     addresses = [next_loopback_address() for _ in range(servers)]
     dead_servers = set(range(servers - dead, servers))
     living = [a for i, a in enumerate(addresses) if i not in dead_servers]
-    with tempfile.TemporaryDirectory(prefix="fedgroup-bench-") as tmp:
+    with contextlib.ExitStack() as held, tempfile.TemporaryDirectory(prefix="fedgroup-") as tmp:
         async with (
             CountingServers(living) as receivers,
             FedgroupServer(Path(tmp)) as server,
         ):
-            origins = [
-                f"http://{a}:{receivers.port[a] if a in receivers.port else closed_port(a)}"
-                for a in addresses
-            ]
+            ports = dict(receivers.port)
+            for i in dead_servers:
+                if silent:
+                    listener = held.enter_context(silent_listener(addresses[i]))
+                    ports[addresses[i]] = listener.getsockname()[1]
+                else:
+                    ports[addresses[i]] = closed_port(addresses[i])
+            origins = [f"http://{a}:{ports[a]}" for a in addresses]
             layout = Layout(origins, dead_servers, shared_inboxes)
             group = await server.create_group("jazz")
             placed = await insert_members(group, layout, count)
@@ -203,11 +220,13 @@ async def scenario(count: int, servers: int, dead: int, shared_inboxes: bool) ->
     layout_name = "shared inboxes" if shared_inboxes else "personal inboxes"
     note = f"{count} members on {servers} servers"
     if dead:
-        note += f", {dead} dead: {to_dead} deliveries to them, {dead_pending} awaiting retry"
+        kind = "silent" if silent else "dead"
+        note += f", {dead} {kind}: {to_dead} deliveries to them, {dead_pending} still pending"
     if not arrived:
         note += f"; INCOMPLETE after {DELIVERY_TIMEOUT:.0f} s: {len(announces)} of {expected}"
     return Figure(
-        f"fan-out, {layout_name}, {servers - dead} living servers: Create 202 -> last delivery",
+        f"fan-out, {layout_name}, {servers - dead} living servers: Create 202 -> last delivery"
+        + (f" ({dead} silent)" if silent else ""),
         len(announces),
         last - accepted_at,
         "deliveries",
@@ -227,3 +246,20 @@ async def measure(count: int) -> list[Figure]:
 
 def run(count: int = DEFAULT_COUNT) -> list[Figure]:
     return asyncio.run(measure(count))
+
+
+HUNG_DEFAULT_COUNT = 100
+
+
+async def measure_hung(count: int) -> list[Figure]:
+    """Opt-in (`python -m bench fanout-hung`): 5 servers that hang instead of refusing.
+    Takes at least the delivery timeout while hung requests hold the worker's slots."""
+    servers = max(2 * DEAD, min(SERVERS, count))
+    figures = []
+    for shared in (True, False):
+        figures.append(emit(await scenario(count, servers, DEAD, shared, silent=True)))
+    return figures
+
+
+def run_hung(count: int = HUNG_DEFAULT_COUNT) -> list[Figure]:
+    return asyncio.run(measure_hung(count))

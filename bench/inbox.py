@@ -34,7 +34,7 @@ from .child import start_child
 from .receivers import CountingServers
 from .report import Figure, emit
 
-DEFAULT_COUNT = 2000
+DEFAULT_COUNT = 1000
 ACTORS = 100
 CLIENTS = 16
 DRAIN_TIMEOUT = 120.0
