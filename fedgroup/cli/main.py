@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from fedgroup.cli import bans, groups, members
+from fedgroup.cli import bans, deliveries, groups, members
 from fedgroup.cli.commands import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -35,7 +35,7 @@ from fedgroup.service.errors import ServiceError
 from fedgroup.storage.db import close_database, open_database
 
 #: Noun modules, each with `register(cli: CommandRegistry)`. Add a noun by adding its module.
-NOUNS: tuple[ModuleType, ...] = (groups, members, bans)
+NOUNS: tuple[ModuleType, ...] = (groups, members, bans, deliveries)
 
 EPILOG = """\
 exit status: 0 done, 1 refused (unknown group, duplicate, bad value), 2 bad command line,
@@ -120,9 +120,9 @@ async def _execute(args: argparse.Namespace, ctx: CommandContext):
 async def _open(settings: Settings) -> None:
     url = settings.database_url
     shown = redact_database_url(url)
-    if _is_sqlite_directory(url):
-        # SQLite on a directory hangs inside aiosqlite instead of failing; catch it here.
-        raise DatabaseUnavailable(f"cannot open database {shown}: it is a directory")
+    problem = _sqlite_file_problem(url)
+    if problem:
+        raise DatabaseUnavailable(f"cannot open database {shown}: {problem}")
     try:
         await open_database(url)
     except Exception as exc:
@@ -130,10 +130,30 @@ async def _open(settings: Settings) -> None:
         raise DatabaseUnavailable(f"cannot open database {shown}: {reason}") from None
 
 
-def _is_sqlite_directory(url: str) -> bool:
-    if not url.startswith("sqlite://"):
-        return False
-    return Path(url[len("sqlite://") :].split("?", 1)[0]).is_dir()
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _sqlite_file_problem(url: str) -> str | None:
+    """Why a SQLite URL's file cannot be a database, checked before opening it.
+
+    Opening a directory or a file that is not SQLite leaves tortoise/aiosqlite waiting
+    forever (and a worker thread alive) instead of raising, so we look first.
+    """
+    if not url.startswith("sqlite://") or url.startswith("sqlite://:memory:"):
+        return None
+    path = Path(url[len("sqlite://") :].split("?", 1)[0]).expanduser()
+    try:
+        if path.is_dir():
+            return "it is a directory"
+        if not path.exists():
+            return None
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if header and header != _SQLITE_HEADER:
+        return f"{path} is not a SQLite database"
+    return None
 
 
 def redact_database_url(url: str) -> str:
