@@ -18,6 +18,7 @@ from .service.outbound import delivery_worker
 from .storage.db import close_database, open_database
 from .web import discovery, groups, inbox, instance, objects
 from .web.middleware import access_logging, forwarded_headers
+from .workers.claims import release_claims_of_dead_predecessor
 from .workers.inbound import run_inbound_worker
 
 USER_AGENT = f"fedgroup/{__version__}"
@@ -51,6 +52,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         key_id=instance_actor_url(settings.base_url) + "#main-key",
         private_key_pem=key.private_key_pem,
     )
+    await release_claims_of_dead_predecessor(settings.database_url)
     runtime = Runtime(instance_key=key, fetcher=fetcher)
     app[RUNTIME] = runtime
     runtime.start("inbound", lambda: run_inbound_worker(settings, fetcher, runtime.inbound_ready))

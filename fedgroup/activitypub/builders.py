@@ -94,8 +94,12 @@ def announce_boost(
 
 
 def undo(activity_id: str, actor_url: str, undone: dict[str, Any]) -> dict[str, Any]:
-    """Undo of one of our own activities (a boost of a deleted post)."""
-    inner = {k: v for k, v in undone.items() if k != "@context"}
+    """Undo of one of our own activities (a boost of a deleted post).
+
+    The undone activity is embedded without its own LD signature: its terms are not in the
+    Undo's context, and strict JSON-LD processors (Fedify) then cannot hash the Undo.
+    """
+    inner = {k: v for k, v in undone.items() if k not in {"@context", "signature", "proof"}}
     return {
         "@context": AS_CONTEXT,
         "id": activity_id,

@@ -8,7 +8,6 @@ is idempotent per id. That is what makes at-least-once inbound processing safe.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from ..storage.models import (
     StoredObject,
     Visibility,
 )
+from .ids import derived_id
 from .membership import is_banned
 from .outbound import queue_activity
 
@@ -55,9 +55,7 @@ class Audience:
 
 
 def _derived_id(settings: Settings, kind: str, group: Group, source: str) -> str:
-    token = uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}|{group.name}|{source}")
-    collection = "objects" if kind == "note" else "activities"
-    return settings.url(f"/{collection}/{token}")
+    return derived_id(settings, kind, group.name, source)
 
 
 def _now() -> str:

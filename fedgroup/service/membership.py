@@ -21,7 +21,7 @@ from ..config import Settings
 from ..policy import covers
 from ..storage.models import Ban, Group, Membership, MembershipMode, MembershipState, RemoteActor
 from .errors import InvalidValue, NotFound
-from .ids import new_activity_id
+from .ids import derived_id, new_activity_id
 from .outbound import queue_activity
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ async def receive_follow(
     """
     group_url = _group_url(settings, group)
     if await is_banned(group, actor.url):
-        reject = builders.reject_follow(new_activity_id(settings), group_url, follow)
+        reject_id = derived_id(settings, "reject", group.name, follow["id"])
+        reject = builders.reject_follow(reject_id, group_url, follow)
         await _send(group, reject, actor.inbox)
         return FollowOutcome("rejected", "banned")
     async with in_transaction():
@@ -80,7 +81,8 @@ async def receive_follow(
     if membership.state == MembershipState.PENDING:
         log.info("follow of %s by %s awaits approval", group.name, actor.url)
         return FollowOutcome("pending")
-    accept = builders.accept_follow(new_activity_id(settings), group_url, follow)
+    accept_id = derived_id(settings, "accept", group.name, follow["id"])
+    accept = builders.accept_follow(accept_id, group_url, follow)
     await _send(group, accept, actor.inbox)
     return FollowOutcome("accepted")
 

@@ -34,6 +34,9 @@ from ..storage.models import Activity, Delivery, DeliveryState, Group, Instance,
 from .instances import InstanceLiveness, host_of, make_host_due
 
 log = logging.getLogger(__name__)
+# Activities a receiving server may forward to others (replies, boosts, edits, deletes):
+# these carry an LD signature; Accept/Reject/Block go to one server and are not forwarded.
+FORWARDABLE = frozenset({"Announce", "Create", "Update", "Delete", "Undo"})
 PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
 
 
@@ -70,7 +73,7 @@ async def queue_activity(
     if actor is None:
         raise ValueError("an outbound activity needs an actor")
     targets = list(dict.fromkeys(inboxes))
-    if group is not None and "signature" not in payload:
+    if group is not None and activity_type in FORWARDABLE and "signature" not in payload:
         payload = await _ld_signed(payload, group)
     now = datetime.now(UTC)
     async with in_transaction() as connection:

@@ -196,6 +196,7 @@ class Activity(Model):
     state = fields.CharEnumField(ActivityState, max_length=16, default=ActivityState.RECEIVED)
     attempts = fields.IntField(default=0)
     process_after = fields.DatetimeField(null=True)
+    claimed_until = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 

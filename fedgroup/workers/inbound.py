@@ -1,8 +1,9 @@
 """The inbound worker: takes stored activities from the queue and runs their handlers.
 
-Rows are claimed with a lease (`process_after` moved into the future by a conditional
-update, which works the same on SQLite and PostgreSQL): a process that dies mid-handler
-leaves the row to be picked up again when the lease runs out. Handlers are idempotent, so
+Rows are claimed with a lease (`claimed_until`, set by a conditional update, which works
+the same on SQLite and PostgreSQL): a process that dies mid-handler leaves the row to be
+picked up again when the lease runs out, or at once when the server restarts on SQLite
+(where this process is the only claimer). Handlers are idempotent, so
 at-least-once processing is safe. Rows are handled one at a time in arrival order, so an
 Undo never overtakes the Follow it undoes.
 """
@@ -33,10 +34,14 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(10 * 2 ** max(attempts - 1, 0), 3600))
 
 
+def _unclaimed(now: datetime) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
 async def _claim(row: Activity, now: datetime) -> bool:
     claimed = await Activity.filter(
-        id=row.id, state=ActivityState.RECEIVED, process_after=row.process_after
-    ).update(process_after=now + LEASE)
+        _unclaimed(now), id=row.id, state=ActivityState.RECEIVED
+    ).update(claimed_until=now + LEASE)
     return claimed == 1
 
 
@@ -63,7 +68,8 @@ async def process_one(settings: Settings, fetcher: Fetcher, row: Activity) -> No
             row.process_after = now + retry_delay(row.attempts)
     else:
         row.state, row.error = ActivityState.DONE, None
-    await row.save(update_fields=["state", "error", "attempts", "process_after"])
+    row.claimed_until = None
+    await row.save(update_fields=["state", "error", "attempts", "process_after", "claimed_until"])
 
 
 async def process_due(settings: Settings, fetcher: Fetcher) -> int:
@@ -72,13 +78,13 @@ async def process_due(settings: Settings, fetcher: Fetcher) -> int:
     rows = (
         await Activity.filter(inbound=True, state=ActivityState.RECEIVED)
         .filter(Q(process_after__isnull=True) | Q(process_after__lte=now))
+        .filter(_unclaimed(now))
         .order_by("id")
         .limit(BATCH)
     )
     handled = 0
     for row in rows:
         if await _claim(row, now):
-            row.process_after = now + LEASE
             await process_one(settings, fetcher, row)
             handled += 1
     return handled

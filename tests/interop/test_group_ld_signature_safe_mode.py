@@ -70,11 +70,6 @@ def test_signed_boost_hashes_in_safe_mode(group_key: Any) -> None:
     assert blank_node_predicates(expand(as_a_verifier_hashes_it(signed))) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fedgroup bug: Undo{Announce} embeds the LD-signed Announce under the AS context "
-    "only, so the nested signature's terms are undefined and Fedify cannot verify the Undo",
-)
 def test_signed_undo_of_a_signed_boost_hashes_in_safe_mode(group_key: Any) -> None:
     boost = sign(
         builders.announce_boost(

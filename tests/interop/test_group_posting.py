@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import pytest
-
 from .conftest import StartPeers, assert_nothing_refused, join_group
 from .fedgroup_process import FedgroupProcess
 from .peer_harness import FedifyPeer, Received
@@ -119,12 +117,6 @@ async def test_post_reply_and_like_reach_members_in_their_shape(
     await assert_nothing_refused(alice, bob, carol)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fedgroup bug: the Undo{Announce} withdrawing a boost embeds the LD-signed Announce "
-    "under the AS context only; Fedify cannot hash it in safe mode and logs 'fedify.sig.ld "
-    "Failed to verify' (see test_group_ld_signature_safe_mode.py)",
-)
 async def test_author_delete_withdraws_the_post(
     fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
 ) -> None:

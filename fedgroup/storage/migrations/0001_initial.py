@@ -63,6 +63,7 @@ class Migration(migrations.Migration):
                 ('state', fields.CharEnumField(default=ActivityState.RECEIVED, description='RECEIVED: received\nDONE: done\nFAILED: failed', enum_type=ActivityState, max_length=16)),
                 ('attempts', fields.IntField(default=0)),
                 ('process_after', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('claimed_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('error', fields.TextField(null=True, unique=False)),
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
             ],
