@@ -37,8 +37,8 @@ class Settings:
     signature_max_age: int = 3600
     signature_max_future: int = 300
     max_icon_bytes: int = 2_097_152
-    delivery_concurrency: int = 8
-    delivery_per_host: int = 4
+    delivery_concurrency: int = 32
+    delivery_per_host: int = 2
     delivery_give_up_after: int = 7 * 24 * 3600
     unreachable_after: int = 24 * 3600
     accept_non_members: bool = False

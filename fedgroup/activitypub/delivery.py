@@ -62,6 +62,10 @@ class HostLiveness(Protocol):
 
     async def unreachable_hosts(self) -> set[str]: ...
 
+    async def failing_hosts(self) -> set[str]:
+        """Hosts whose last attempt failed (not yet unreachable): they get one slot."""
+        ...
+
     async def signature_scheme(self, host: str) -> str | None: ...
 
     async def host_answered(self, host: str, *, signature_scheme: str | None) -> None: ...
@@ -282,16 +286,21 @@ class DeliveryWorker:
         """Claim due deliveries for the free slots and start sending them; returns how many."""
         started = 0
         unreachable = await self.liveness.unreachable_hosts()
+        failing = await self.liveness.failing_hosts()
+
+        def cap(host: str) -> int:
+            # A host that is failing (or hanging until the timeout) gets one slot, so a few
+            # hung servers can never hold every slot while the living wait.
+            return 1 if host in failing else self.settings.delivery_per_host
+
         for _ in range(4):  # a few rounds: a host saturated in one round is skipped in the next
             room = self.settings.delivery_concurrency - len(self._in_flight)
-            saturated = {
-                h for h, n in self._per_host.items() if n >= self.settings.delivery_per_host
-            }
+            saturated = {h for h, n in self._per_host.items() if n >= cap(h)}
             ids = await claim_due_deliveries(
                 now=self.clock(),
                 lease=self.timing.lease,
                 limit=room,
-                room_for=lambda host: self.settings.delivery_per_host - self._per_host[host],
+                room_for=lambda host: cap(host) - self._per_host[host],
                 skip_hosts=unreachable | saturated,
             )
             started += await self._launch(ids)

@@ -132,6 +132,12 @@ class InstanceLiveness:
     async def unreachable_hosts(self) -> set[str]:
         return await unreachable_hosts()
 
+    async def failing_hosts(self) -> set[str]:
+        hosts = await Instance.filter(
+            first_failure_at__isnull=False, unreachable_since__isnull=True
+        ).values_list("host", flat=True)
+        return set(hosts)
+
     async def signature_scheme(self, host: str) -> str | None:
         return await signature_scheme(host)
 
