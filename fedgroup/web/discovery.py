@@ -67,7 +67,8 @@ async def webfinger(request: web.Request) -> web.Response:
         name = resource[len(prefix) :]
         subject = f"acct:{name}@{settings.domain}"
     else:
-        match = _ACCT.match(resource if resource.startswith("acct:") else "acct:" + resource)
+        has_scheme = resource[:5].lower() == "acct:"
+        match = _ACCT.match(resource if has_scheme else "acct:" + resource)
         if not match:
             return json_error(400, "resource must be acct:NAME@HOST or an actor URL")
         if match["host"].lower() != settings.domain.lower():
