@@ -499,3 +499,25 @@ async def test_the_worker_survives_a_failing_database_query(group, make_worker) 
         finally:
             await stop(task)
         assert calls > 1 and len(remote.received) == 1
+
+
+async def test_a_delivery_the_host_keeps_refusing_with_500_keeps_its_backoff(
+    group, make_worker
+) -> None:
+    poison_id = note_activity(group, 99)["object"]
+    async with FakeInstance() as remote:
+        remote.inbox_responder = lambda post: 500 if post.json["object"] == poison_id else 202
+        slow = BackoffSchedule(base=60, cap=60, jitter=0.0)
+        poison = await queue_to(group, remote.shared_inbox_url, 99)
+        worker = make_worker(schedule=slow)
+        await worker.run_once()
+        await poison.refresh_from_db()
+        assert poison.state is DeliveryState.RETRYING and poison.last_status == 500
+        parked_until = poison.next_attempt_at
+
+        healthy = await queue_to(group, remote.shared_inbox_url, 1)
+        await worker.run_once()  # a success to the same host…
+        assert (await settled(healthy)).state is DeliveryState.DELIVERED
+        await poison.refresh_from_db()
+        assert poison.next_attempt_at == parked_until  # …does not retry the 500 at once
+        assert [p.status for p in remote.received] == [500, 202]

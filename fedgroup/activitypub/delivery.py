@@ -449,8 +449,7 @@ class DeliveryWorker:
             await self._drop(delivery, None, f"unsafe inbox: {result.error}")
             return
         if result.status is None:
-            unreachable = await self.liveness.host_failed(host)
-            await self._retry(delivery, None, result.error or "network error", None, unreachable)
+            await self._retry(delivery, None, result.error or "network error", None, host_down=True)
             return
         status = result.status
         outcome = classify_status(status)
@@ -458,17 +457,17 @@ class DeliveryWorker:
             await self._mark_delivered(delivery, status)
             await self.liveness.host_answered(host, signature_scheme=scheme)
             return
-        unreachable = False
-        if host_answered(status):
+        alive = host_answered(status)
+        if alive:
             refused = is_signature_rejection(status, result.answer)
             await self.liveness.host_answered(host, signature_scheme=None if refused else scheme)
-        else:
-            unreachable = await self.liveness.host_failed(host)
         reason = f"HTTP {status}" + (f": {result.answer.strip()[:200]}" if result.answer else "")
         if outcome is Outcome.DROPPED:
             await self._drop(delivery, status, reason)
+            if not alive:
+                await self.liveness.host_failed(host)
         else:
-            await self._retry(delivery, status, reason, result.retry_after, unreachable)
+            await self._retry(delivery, status, reason, result.retry_after, host_down=not alive)
 
     async def _mark_delivered(self, delivery: Delivery, status: int) -> None:
         now = self.clock()
@@ -497,8 +496,12 @@ class DeliveryWorker:
         status: int | None,
         reason: str,
         retry_after_header: str | None,
-        unreachable: bool,
+        *,
+        host_down: bool,
     ) -> None:
+        """Schedule the next attempt (or give up); when `host_down`, record the host's failure
+        only after that write, so a success to the same host recorded meanwhile makes this
+        delivery due again instead of leaving it parked for its whole backoff."""
         now = self.clock()
         when = next_attempt_at(
             self.schedule,
@@ -520,20 +523,15 @@ class DeliveryWorker:
                 "delivery %s to %s failed for good: %s", delivery.id, delivery.inbox, reason
             )
             await mine.update(state=DeliveryState.FAILED, **common)
-            return
-        if unreachable:
-            # Park everything we owe this host until the next probe; the probe (or the host
-            # speaking to us) brings it all back.
+        else:
+            await mine.update(state=DeliveryState.RETRYING, next_attempt_at=when, **common)
+        if host_down and await self.liveness.host_failed(delivery.host):
+            # Park everything we owe this host (this delivery too) until the next probe; the
+            # probe, or the host speaking to us, brings it all back.
             probe_at = now + timedelta(seconds=self.timing.probe_interval)
-            when = max(when, probe_at)
-            await (
-                Delivery.filter(
-                    host=delivery.host, state__in=PENDING_STATES, next_attempt_at__lt=probe_at
-                )
-                .exclude(id=delivery.id)
-                .update(next_attempt_at=probe_at)
-            )
-        await mine.update(state=DeliveryState.RETRYING, next_attempt_at=when, **common)
+            await Delivery.filter(
+                host=delivery.host, state__in=PENDING_STATES, next_attempt_at__lt=probe_at
+            ).update(next_attempt_at=probe_at)
 
 
 async def _read_some(response: aiohttp.ClientResponse) -> str:

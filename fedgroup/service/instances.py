@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from ..config import Settings
 from ..storage.models import Delivery, DeliveryState, Instance
@@ -49,12 +50,24 @@ async def _instance(host: str) -> Instance:
         return await Instance.get(host=host)
 
 
-async def make_host_due(host: str, *, now: datetime | None = None) -> int:
-    """Make every pending delivery to `host` due now; returns how many were waiting."""
+# Answers that say "the server is down", not "this activity upset it".
+_HOST_DOWN_STATUSES = (502, 503, 504)
+
+
+async def make_host_due(
+    host: str, *, now: datetime | None = None, only_host_failures: bool = False
+) -> int:
+    """Make pending deliveries to `host` due now; returns how many were waiting.
+
+    With `only_host_failures`, only those never tried or last failed because the host was
+    down (no answer, 502-504): one that keeps getting a 500 keeps its own backoff, or every
+    success to its host would retry it at once and its backoff would mean nothing.
+    """
     now = now or utc_now()
-    return await Delivery.filter(
-        host=host, state__in=PENDING_STATES, next_attempt_at__gt=now
-    ).update(next_attempt_at=now)
+    query = Delivery.filter(host=host, state__in=PENDING_STATES, next_attempt_at__gt=now)
+    if only_host_failures:
+        query = query.filter(Q(last_status__isnull=True) | Q(last_status__in=_HOST_DOWN_STATUSES))
+    return await query.update(next_attempt_at=now)
 
 
 async def mark_alive(host: str, *, now: datetime | None = None) -> bool:
@@ -68,7 +81,7 @@ async def mark_alive(host: str, *, now: datetime | None = None) -> bool:
         first_failure_at=None, unreachable_since=None
     )
     if cleared:
-        await make_host_due(host, now=now)
+        await make_host_due(host, now=now, only_host_failures=True)
     return bool(cleared)
 
 
@@ -89,7 +102,7 @@ async def record_answer(
         changes["signature_scheme"] = signature_scheme
     await Instance.filter(id=instance.id).update(**changes)
     if was_failing:
-        await make_host_due(host, now=now)
+        await make_host_due(host, now=now, only_host_failures=True)
 
 
 async def record_failure(
@@ -154,6 +167,4 @@ async def learn_scheme_from_inbound(host: str, scheme: str) -> None:
     if scheme != "rfc9421":
         return
     await _instance(host)
-    await Instance.filter(host=host, signature_scheme__isnull=True).update(
-        signature_scheme=scheme
-    )
+    await Instance.filter(host=host, signature_scheme__isnull=True).update(signature_scheme=scheme)
