@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from .fedgroup_process import FedgroupProcess
+from tests.fakes.process import ServerProcess
+
 from .peer_harness import FedifyPeer, of_type, resolve_webfinger
 
 StartPeer = Callable[..., Awaitable[FedifyPeer]]
@@ -50,17 +51,19 @@ async def start_fedify_peers(start_fedify_peer: StartPeer) -> StartPeers:
 
 
 @pytest.fixture
-async def fedgroup(tmp_path: Path) -> AsyncIterator[FedgroupProcess]:
-    """A fresh `python -m fedgroup serve` on 127.0.0.1 with its own SQLite file."""
-    server = FedgroupProcess("127.0.0.1", work_dir=tmp_path / "fedgroup")
+async def fedgroup(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A fresh `python -m fedgroup serve` on 127.0.0.1 with its own SQLite file; it must shut
+    down cleanly on SIGTERM (exit 0) when the test ends."""
+    server = ServerProcess(tmp_path / "fedgroup")
+    print(f"fedgroup {server.base_url} log: {server.log_path}")
     async with server:
         yield server
     assert server.exit_code == 0, (
-        f"fedgroup did not exit cleanly ({server.exit_code}):\n{server.log_text()}"
+        f"fedgroup did not exit cleanly on SIGTERM ({server.exit_code}):\n{server.log_text()}"
     )
 
 
-async def join_group(peer: FedifyPeer, server: FedgroupProcess, group: str) -> str:
+async def join_group(peer: FedifyPeer, server: ServerProcess, group: str) -> str:
     """Discover ``group`` by WebFinger, follow it, and wait for the Accept; the Follow id."""
     group_url = await resolve_webfinger(server.group_handle(group))
     follow_id = await peer.follow(group_url)

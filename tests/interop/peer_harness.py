@@ -14,18 +14,24 @@ import fcntl
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
+
+from tests.fakes.process import (
+    ChildNotReady,
+    ChildProcessContext,
+    free_port,
+    terminate,
+    wait_until_answering,
+)
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 PEER_SCRIPT = PEER_DIR / "peer.mjs"
@@ -95,13 +101,6 @@ def _is_current(digest: str) -> bool:
     )
 
 
-def free_port(host: str) -> int:
-    """A port that was free on ``host`` a moment ago (the peer binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 async def resolve_webfinger(handle: str, session: aiohttp.ClientSession | None = None) -> str:
     """Resolve ``user@host[:port]`` to its actor URI over plain-HTTP WebFinger.
 
@@ -141,7 +140,7 @@ class RawResponse:
     request_headers: dict[str, str]
 
 
-class FedifyPeer:
+class FedifyPeer(ChildProcessContext):
     """One Fedify peer process with one Person actor; use as ``async with``.
 
     The peer's stdout/stderr go to ``log_path`` so a failing test can show what Fedify did.
@@ -172,18 +171,6 @@ class FedifyPeer:
         self._session: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    async def __aenter__(self) -> FedifyPeer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         """Install if needed, spawn the peer, and wait until its control API answers."""
         await asyncio.to_thread(ensure_installed)
@@ -212,19 +199,17 @@ class FedifyPeer:
             raise
 
     async def _wait_ready(self) -> dict[str, Any]:
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
         assert self._process is not None and self._session is not None
-        while time.monotonic() < deadline:
-            if self._process.returncode is not None:
-                raise PeerStartError(
-                    f"peer {self.handle} exited with {self._process.returncode}:\n{self.log_text()}"
-                )
-            with contextlib.suppress(aiohttp.ClientError):
-                async with self._session.get(f"{self.base_url}/_control/info") as response:
-                    if response.status == 200:
-                        return dict(await response.json())
-            await asyncio.sleep(0.1)
-        raise PeerStartError(f"peer {self.handle} did not answer in time:\n{self.log_text()}")
+        try:
+            body = await wait_until_answering(
+                self._process,
+                f"{self.base_url}/_control/info",
+                timeout=_STARTUP_TIMEOUT,
+                session=self._session,
+            )
+        except ChildNotReady as exc:
+            raise PeerStartError(f"peer {self.handle} {exc}:\n{self.log_text()}") from None
+        return dict(json.loads(body))
 
     async def stop(self) -> None:
         """Terminate the peer (kill if it lingers) and close the control session."""
@@ -232,14 +217,8 @@ class FedifyPeer:
             await self._session.close()
             self._session = None
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), timeout=5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if process is not None:
+            await terminate(process, grace=5)
 
     def log_text(self) -> str:
         """The peer's stdout/stderr so far, for failure messages."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.fakes.process import ServerProcess
+
 from .conftest import StartPeers, assert_nothing_refused, join_group
-from .fedgroup_process import FedgroupProcess
 from .peer_harness import of_type, resolve_webfinger
 
 
 async def test_open_group_found_by_webfinger_and_followed(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     await fedgroup.admin.create_group("jazz")
     alice, carol = await start_fedify_peers(
@@ -42,7 +43,7 @@ async def test_open_group_found_by_webfinger_and_followed(
 
 
 async def test_approval_group_accepts_only_after_admin_approves(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     await fedgroup.admin.create_group("vetted", approval_required=True)
     (alice,) = await start_fedify_peers(("alice", "127.0.0.2", {}))
@@ -68,7 +69,7 @@ async def test_approval_group_accepts_only_after_admin_approves(
 
 
 async def test_unfollow_leaves_the_member_list(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     await fedgroup.admin.create_group("jazz")
     alice, bob = await start_fedify_peers(("alice", "127.0.0.2", {}), ("bob", "127.0.0.3", {}))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.fakes.process import ServerProcess
+
 from .conftest import StartPeers, assert_nothing_refused, join_group
-from .fedgroup_process import FedgroupProcess
 from .peer_harness import of_type
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -18,7 +19,7 @@ TIMEOUT = 15.0
 
 
 async def test_banned_member_is_told_and_no_longer_announced(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     await fedgroup.admin.create_group("jazz")
     group_url = fedgroup.group_url("jazz")

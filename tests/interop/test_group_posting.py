@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from tests.fakes.process import ServerProcess
+
 from .conftest import StartPeers, assert_nothing_refused, join_group
-from .fedgroup_process import FedgroupProcess
 from .peer_harness import FedifyPeer, Received
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -55,7 +56,7 @@ async def assert_receives_nothing(
 
 
 async def three_members(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> tuple[str, FedifyPeer, FedifyPeer, FedifyPeer]:
     """Group `jazz` with alice (mastodon), bob (mastodon) and carol (lemmy, cavage first)."""
     await fedgroup.admin.create_group("jazz")
@@ -70,7 +71,7 @@ async def three_members(
 
 
 async def test_post_reply_and_like_reach_members_in_their_shape(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     group_url, alice, bob, carol = await three_members(fedgroup, start_fedify_peers)
 
@@ -118,7 +119,7 @@ async def test_post_reply_and_like_reach_members_in_their_shape(
 
 
 async def test_author_delete_withdraws_the_post(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     group_url, alice, bob, carol = await three_members(fedgroup, start_fedify_peers)
     posted = await alice.post("<p>oops</p>", to=[PUBLIC], cc=[group_url], mention=group_url)
@@ -146,7 +147,7 @@ async def test_author_delete_withdraws_the_post(
 
 
 async def test_lemmy_page_to_the_community_reaches_both_kinds(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     group_url, alice, bob, carol = await three_members(fedgroup, start_fedify_peers)
     page = await carol.post(
@@ -165,7 +166,7 @@ async def test_lemmy_page_to_the_community_reaches_both_kinds(
 
 
 async def test_member_who_unfollows_stops_receiving(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     group_url, alice, bob, carol = await three_members(fedgroup, start_fedify_peers)
     first = await alice.post("<p>one</p>", to=[PUBLIC], cc=[group_url], mention=group_url)
@@ -179,7 +180,7 @@ async def test_member_who_unfollows_stops_receiving(
     await assert_nothing_refused(alice, bob, carol)
 
 
-async def _until_not_member(fedgroup: FedgroupProcess, peer: FedifyPeer) -> None:
+async def _until_not_member(fedgroup: ServerProcess, peer: FedifyPeer) -> None:
     """The Undo{Follow} is handled by fedgroup's inbound worker after the 202."""
     listed = ""
     for _ in range(50):

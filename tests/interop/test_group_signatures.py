@@ -15,8 +15,9 @@ from typing import Any
 
 import aiohttp
 
+from tests.fakes.process import ServerProcess
+
 from .conftest import StartPeers, assert_nothing_refused, join_group
-from .fedgroup_process import FedgroupProcess
 from .peer_harness import FedifyPeer, of_type
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -33,7 +34,7 @@ def follow_of(peer: FedifyPeer, group_url: str) -> dict[str, Any]:
     }
 
 
-def inbox_refusals(fedgroup: FedgroupProcess) -> list[str]:
+def inbox_refusals(fedgroup: ServerProcess) -> list[str]:
     return [line for line in fedgroup.log_text().splitlines() if "inbox refused" in line]
 
 
@@ -46,7 +47,7 @@ async def fetch_activity(url: str) -> dict[str, Any]:
 
 
 async def test_both_fedify_schemes_verify_first_time_and_fedify_verifies_ours(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     await fedgroup.admin.create_group("jazz")
     group_url = fedgroup.group_url("jazz")
@@ -82,7 +83,7 @@ async def test_both_fedify_schemes_verify_first_time_and_fedify_verifies_ours(
 
 
 async def test_unsigned_and_tampered_posts_are_refused_and_leave_nothing(
-    fedgroup: FedgroupProcess, start_fedify_peers: StartPeers
+    fedgroup: ServerProcess, start_fedify_peers: StartPeers
 ) -> None:
     await fedgroup.admin.create_group("jazz")
     group_url = fedgroup.group_url("jazz")
