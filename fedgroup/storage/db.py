@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api.migrate import migrate
 
 APP_LABEL = "models"
@@ -53,6 +54,9 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 async def open_database(database_url: str, *, run_migrations: bool = True) -> None:
     """Connect, apply pending migrations, and leave tortoise ready for queries."""
     ensure_sqlite_directory(database_url)
+    # Tortoise caches statements per connection name in the dialect it first saw; a process
+    # that opens SQLite and then PostgreSQL (tests, migration tools) must not reuse them.
+    EXECUTOR_CACHE.clear()
     config = tortoise_config(database_url)
     if run_migrations:
         await migrate(config=config)
