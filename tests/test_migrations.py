@@ -1,0 +1,252 @@
+"""The schema comes from migrations, on SQLite and PostgreSQL, and upgrades lose nothing.
+
+Standing rule (README, "Schema migrations"): every model change ships a migration and a test
+here that builds a database with the schema before it (`build_database_at`), fills it with
+rows written in that older schema's terms, upgrades it the way a restarted server does
+(`open_database`) and checks every row is still there and readable by the current models.
+Add the new migration's predecessor to `UPGRADE_CASES` with rows that exercise what changed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from tortoise import Tortoise, connections
+from tortoise.migrations.api.migrate import migrate
+from tortoise.migrations.autodetector import MigrationAutodetector
+
+from fedgroup.storage.db import (
+    APP_LABEL,
+    close_database,
+    open_database,
+    tortoise_config,
+)
+from fedgroup.storage.models import Group, Membership, MembershipState, RemoteActor
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "fedgroup/storage/migrations"
+MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.py"))
+LATEST = MIGRATIONS[-1]
+POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+RECORD_TABLE = "tortoise_migrations"
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+# --- scaffolding for upgrade tests ---------------------------------------------------------
+
+
+async def build_database_at(database_url: str, migration: str) -> None:
+    """Make a database whose schema is exactly `migration` (a module name in migrations/)."""
+    await migrate(config=tortoise_config(database_url), target=f"{APP_LABEL}.{migration}")
+    await Tortoise.close_connections()
+
+
+async def insert_raw(database_url: str, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    """Insert rows with plain SQL, so they are written in the old schema's terms, not through
+    today's models (which may already expect columns the old schema lacks)."""
+    await Tortoise.init(config=tortoise_config(database_url))
+    try:
+        conn = connections.get("default")
+        postgres = conn.capabilities.dialect == "postgres"
+        for table, table_rows in rows.items():
+            for row in table_rows:
+                columns = ", ".join(f'"{c}"' for c in row)
+                marks = ", ".join(f"${i}" if postgres else "?" for i in range(1, len(row) + 1))
+                await conn.execute_query(
+                    f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', list(row.values())
+                )
+    finally:
+        await Tortoise.close_connections()
+
+
+async def applied_migrations(database_url: str) -> list[str]:
+    await Tortoise.init(config=tortoise_config(database_url))
+    try:
+        _, rows = await connections.get("default").execute_query(
+            f'SELECT "name" FROM "{RECORD_TABLE}" WHERE "app" = \'{APP_LABEL}\' ORDER BY "id"'
+        )
+        return [row["name"] for row in rows]
+    finally:
+        await Tortoise.close_connections()
+
+
+async def table_names(database_url: str) -> set[str]:
+    await Tortoise.init(config=tortoise_config(database_url))
+    try:
+        conn = connections.get("default")
+        if conn.capabilities.dialect == "postgres":
+            sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        _, rows = await conn.execute_query(sql)
+        return {row["name"] for row in rows} - {"sqlite_sequence"}
+    finally:
+        await Tortoise.close_connections()
+
+
+@dataclass(frozen=True)
+class UpgradeCase:
+    """Rows written at `before`; after upgrading, `check` must find them through the models."""
+
+    before: str
+    rows: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+
+
+async def upgrade_from(database_url: str, case: UpgradeCase) -> None:
+    """Build at `case.before`, insert its rows, then open the database as the server does."""
+    await build_database_at(database_url, case.before)
+    assert await applied_migrations(database_url) == MIGRATIONS[: MIGRATIONS.index(case.before) + 1]
+    await insert_raw(database_url, case.rows)
+    await open_database(database_url)  # the upgrade a restarted server performs
+
+
+ROWS_AT_0001: dict[str, list[dict[str, Any]]] = {
+    "groups": [
+        {
+            "id": 1, "name": "jazzpiano", "display_name": "Jazz piano", "summary": "Voicings",
+            "rules": "Be kind", "visibility": "members_only", "membership_mode": "approval",
+            "posting_restricted_to_mods": True, "publish_members": False, "discoverable": True,
+            "private_key_pem": "PRIVATE", "public_key_pem": "PUBLIC",
+            "created_at": NOW, "updated_at": NOW,
+        }
+    ],
+    "remote_actors": [
+        {
+            "id": 1, "url": "https://social.example/users/ann", "type": "Person",
+            "host": "social.example", "inbox": "https://social.example/users/ann/inbox",
+            "document": "{}", "fetched_at": NOW,
+        }
+    ],
+    "memberships": [
+        {
+            "id": 1, "group_id": 1, "actor_id": 1, "state": "accepted",
+            "created_at": NOW, "updated_at": NOW,
+        }
+    ],
+}
+
+
+async def check_rows_from_0001() -> None:
+    group = await Group.get(name="jazzpiano")
+    assert (group.display_name, group.summary, group.rules) == ("Jazz piano", "Voicings", "Be kind")
+    assert group.visibility == "members_only" and group.membership_mode == "approval"
+    assert group.posting_restricted_to_mods is True
+    assert group.created_at == NOW
+    membership = await Membership.get(group=group).prefetch_related("actor")
+    assert membership.state == MembershipState.ACCEPTED
+    assert membership.actor.url == "https://social.example/users/ann"
+
+
+# Each earlier migration a database may still be at, with rows that exercise what follows it.
+UPGRADE_CASES = [pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001)]
+
+
+# --- databases -----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh SQLite file, or a throwaway database on the local PostgreSQL, dropped after."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path}/fedgroup.sqlite3"
+        return
+    name = f"fedgroup_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await Tortoise.close_connections()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def _model_tables() -> set[str]:
+    return {model._meta.db_table for model in Tortoise.apps[APP_LABEL].values()}
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_migrations_are_numbered_in_sequence() -> None:
+    assert MIGRATIONS[0] == "0001_initial"
+    numbers = [int(re.match(r"\d+", name).group()) for name in MIGRATIONS]  # type: ignore[union-attr]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_fresh_database_gets_every_table(database_url: str) -> None:
+    await open_database(database_url)
+    try:
+        expected = _model_tables() | {RECORD_TABLE}
+    finally:
+        await close_database()
+    assert await table_names(database_url) == expected
+    assert await applied_migrations(database_url) == MIGRATIONS
+
+
+async def test_reopening_is_a_no_op_that_keeps_rows(database_url: str) -> None:
+    await open_database(database_url)
+    try:
+        await Group.create(name="kept", private_key_pem="a", public_key_pem="b")
+    finally:
+        await close_database()
+    for _ in range(2):
+        await open_database(database_url)
+        try:
+            assert [g.name for g in await Group.all()] == ["kept"]
+        finally:
+            await close_database()
+    assert await applied_migrations(database_url) == MIGRATIONS
+
+
+async def test_sqlite_file_is_created_with_its_directory(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/new/dir/fedgroup.sqlite3"
+    await open_database(url)
+    await close_database()
+    assert (tmp_path / "new/dir/fedgroup.sqlite3").is_file()
+
+
+@pytest.mark.parametrize(("case", "check"), UPGRADE_CASES)
+async def test_upgrade_keeps_rows(database_url: str, case: UpgradeCase, check: Any) -> None:
+    await upgrade_from(database_url, case)
+    try:
+        await check()
+    finally:
+        await close_database()
+    assert await applied_migrations(database_url) == MIGRATIONS
+
+
+async def test_build_database_at_stops_at_the_target(database_url: str) -> None:
+    """The helper really builds the old schema: before 0001 nothing, at 0001 the initial one."""
+    await build_database_at(database_url, "0001_initial")
+    tables = await table_names(database_url)
+    assert {"groups", "memberships", "remote_actors", RECORD_TABLE} <= tables
+    assert await applied_migrations(database_url) == ["0001_initial"]
+    await insert_raw(database_url, {"groups": ROWS_AT_0001["groups"]})
+    await open_database(database_url)
+    try:
+        assert await Group.filter(name="jazzpiano").count() == 1
+        assert await RemoteActor.all().count() == 0
+    finally:
+        await close_database()
+
+
+async def test_models_match_migrations() -> None:
+    """A model changed without its migration would leave existing databases behind."""
+    config = tortoise_config("sqlite://:memory:")
+    await Tortoise.init(config=config)
+    try:
+        pending = await MigrationAutodetector(Tortoise.apps, config["apps"]).changes()
+    finally:
+        await Tortoise.close_connections()
+    assert not pending, (
+        "models changed without a migration; run makemigrations (README, Schema migrations): "
+        + ", ".join(f"{w.name}: {[type(op).__name__ for op in w.operations]}" for w in pending)
+    )
