@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "admin":
         from .cli.main import main as admin_main
 
-        return admin_main(rest)
+        return admin_main(rest, prog="fedgroup admin")
     print(f"fedgroup: unknown command {command!r}\n{usage}", file=sys.stderr)
     return 2
 
