@@ -546,25 +546,3 @@ async def _read_some(response: aiohttp.ClientResponse) -> str:
         size += len(chunk)
     return b"".join(chunks)[:_MAX_ANSWER_BYTES].decode("utf-8", "replace")
 
-
-async def run_delivery_worker(
-    *,
-    settings: Settings,
-    session: aiohttp.ClientSession,
-    key_for: KeyFor,
-    liveness: HostLiveness,
-    schedule: BackoffSchedule | None = None,
-    timing: DeliveryTiming | None = None,
-    notifier: DeliveryNotifier = delivery_notifier,
-) -> None:
-    """Run a delivery worker until cancelled (start it with `Runtime.start`)."""
-    worker = DeliveryWorker(
-        settings=settings,
-        session=session,
-        key_for=key_for,
-        liveness=liveness,
-        schedule=schedule,
-        timing=timing,
-        notifier=notifier,
-    )
-    await worker.run()
