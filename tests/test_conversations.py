@@ -348,3 +348,45 @@ async def test_like_goes_to_fep1b12_members_only(world):
     await wait_handled(like["id"])
     await asyncio.sleep(0.3)
     assert not [p for p in masto.received if announce_of(p, inner_id=like["id"])]
+
+
+async def test_object_by_reference_is_fetched_from_its_origin(world):
+    """A Create naming its object by id only: the group fetches it, then announces it."""
+    server, author, masto, lemmy = world
+    create = mastodon_mention(author, server, "jazz")
+    create["object"] = create["object"]["id"]  # served by the author's server
+    assert (await post_signed(author, server.url("/inbox"), create)).status == 202
+    await lemmy.wait_for(lambda p: announce_of(p, inner_id=create["id"]), timeout=10)
+    stored = await StoredObject.get(ap_id=create["object"])
+    assert "stride piano" in stored.content_html
+
+
+async def test_forged_embedded_copy_from_another_origin_is_not_trusted(world):
+    """Alice embeds a 'copy' of Carol's status with words Carol never wrote. The group does
+    not trust an embedded object from another origin: it fetches the real one from Carol's
+    server, sees it is not Alice's, and announces nothing."""
+    server, author, masto, lemmy = world
+    real_id = masto.url(f"/users/carol/statuses/{uuid.uuid4().int % 10**9}")
+    real = {
+        "id": real_id,
+        "type": "Note",
+        "attributedTo": masto.actor_url("carol"),
+        "to": [PUBLIC],
+        "content": "<p>what carol really wrote</p>",
+    }
+    masto.serve(real_id.removeprefix(masto.base_url), real)
+    forged = {**real, "attributedTo": author.actor_url("alice"), "content": "<p>forged</p>"}
+    create = {
+        "id": author.url(f"/activities/{uuid.uuid4()}"),
+        "type": "Create",
+        "actor": author.actor_url("alice"),
+        "to": [PUBLIC, server.group_url("jazz")],
+        "object": {**forged, "to": [PUBLIC, server.group_url("jazz")]},
+    }
+    assert (await post_signed(author, server.url("/inbox"), create)).status == 202
+    row = await wait_handled(create["id"])
+    assert "not to the actor" in (row.error or "")
+    assert await StoredObject.get_or_none(ap_id=real_id) is None
+    await asyncio.sleep(0.3)
+    for remote in (masto, lemmy):
+        assert not [p for p in remote.received if announce_of(p, inner_id=create["id"])]
