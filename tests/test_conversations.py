@@ -390,3 +390,42 @@ async def test_forged_embedded_copy_from_another_origin_is_not_trusted(world):
     await asyncio.sleep(0.3)
     for remote in (masto, lemmy):
         assert not [p for p in remote.received if announce_of(p, inner_id=create["id"])]
+
+
+async def test_followers_only_post_in_a_public_group_stays_with_members(world):
+    """A member shares a followers-only post with a public group: no boost (Mastodon could
+    not show one), no Public anywhere, and nothing of it readable without a member's
+    signature — neither the group's quote nor the group's Announce."""
+    server, author, masto, lemmy = world
+    create = mastodon_mention(author, server, "jazz")
+    for doc in (create, create["object"]):
+        doc["to"] = [author.actor_url("alice") + "/followers"]
+        doc["cc"] = [server.group_url("jazz")]
+    assert (await post_signed(author, server.url("/inbox"), create)).status == 202
+    wrapped = await lemmy.wait_for(lambda p: announce_of(p, inner_id=create["id"]), timeout=10)
+    quote = await masto.wait_for(
+        lambda p: (
+            (p.json or {}).get("type") == "Create"
+            and (p.json or {}).get("actor") == server.group_url("jazz")
+        ),
+        timeout=10,
+    )
+    assert not mentions_public(wrapped.json) and not mentions_public(quote.json)
+    accept = {"Accept": "application/activity+json"}
+    async with aiohttp.ClientSession() as session:
+        for url in (wrapped.json["id"], quote.json["object"]["id"]):
+            async with session.get(url, headers=accept) as unsigned:
+                assert unsigned.status == 401, url
+            signed = sign_request(
+                "GET",
+                url,
+                accept,
+                None,
+                key_id=lemmy.key_id("bob"),
+                private_key=lemmy.private_key,
+            )
+            async with session.get(url, headers=signed) as member_fetch:
+                assert member_fetch.status == 200, url
+        async with session.get(server.group_url("jazz") + "/outbox?page=1", headers=accept) as box:
+            listed = await box.json(content_type=None)
+    assert create["id"] not in str(listed)

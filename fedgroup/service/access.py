@@ -24,9 +24,14 @@ async def may_read(
     *,
     url: str,
     headers: Mapping[str, str],
+    public_content: bool = True,
 ) -> bool:
-    """Whether a GET may see this group's content."""
-    if group.visibility == Visibility.PUBLIC:
+    """Whether a GET may see this group's content.
+
+    `public_content` is False for what was never public even in a public group (a
+    followers-only post a member shared with the group): members' servers only, as well.
+    """
+    if group.visibility == Visibility.PUBLIC and public_content:
         return True
     try:
         claim = parse_request_signature(

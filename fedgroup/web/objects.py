@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..activitypub.addressing import recipients
+from ..activitypub.vocab import is_public
 from ..app_keys import RUNTIME, SETTINGS
 from ..service.access import may_read
 from ..storage.models import Activity, Group, StoredObject
@@ -12,7 +14,7 @@ from .negotiation import activity_response, json_error
 routes = web.RouteTableDef()
 
 
-async def _readable(request: web.Request, group_id: int | None) -> bool:
+async def _readable(request: web.Request, group_id: int | None, *, public: bool) -> bool:
     if group_id is None:
         return True
     group = await Group.get(id=group_id)
@@ -22,6 +24,7 @@ async def _readable(request: web.Request, group_id: int | None) -> bool:
         group,
         url=str(request.url),
         headers=request.headers,
+        public_content=public,
     )
 
 
@@ -31,7 +34,10 @@ async def activity(request: web.Request) -> web.Response:
     row = await Activity.get_or_none(ap_id=request.app[SETTINGS].url(request.path), inbound=False)
     if row is None:
         return json_error(404, "no such activity")
-    if not await _readable(request, row.group_id):
+    # Only what the group published publicly is public (Announces it lists in its outbox,
+    # boosts); wrapped non-public posts and answers to one follower are for members.
+    public = row.public or is_public(recipients(row.payload))
+    if not await _readable(request, row.group_id, public=public):
         return json_error(401, "members only: sign the request as a member's server")
     return activity_response(row.payload)
 
@@ -43,7 +49,8 @@ async def stored_object(request: web.Request) -> web.Response:
     row = await StoredObject.get_or_none(ap_id=url)
     if row is None:
         return json_error(404, "no such object")
-    if not await _readable(request, row.group_id):
+    public = is_public(recipients(row.document))
+    if not await _readable(request, row.group_id, public=public):
         return json_error(401, "members only: sign the request as a member's server")
     if row.deleted:
         return activity_response({"id": url, "type": "Tombstone"}, status=410)
