@@ -100,6 +100,18 @@ async def world(tmp_path: Path):
                 await remote.close()
 
 
+def signed_get(remote: FakeInstance, actor: str, url: str) -> dict[str, str]:
+    """Headers of a GET signed by one of `remote`'s actors, as a member's server fetches."""
+    return sign_request(
+        "GET",
+        url,
+        {"Accept": "application/activity+json"},
+        None,
+        key_id=remote.key_id(actor),
+        private_key=remote.private_key,
+    )
+
+
 def announce_of(post, inner_id: str | None = None, object_id: str | None = None) -> bool:
     body = post.json or {}
     if body.get("type") != "Announce":
@@ -231,27 +243,13 @@ async def test_members_only_group_never_addresses_public(world):
         accept = {"Accept": "application/activity+json"}
         async with session.get(note["id"], headers=accept) as unsigned:
             assert unsigned.status == 401
-        signed = sign_request(
-            "GET",
-            note["id"],
-            accept,
-            None,
-            key_id=masto.key_id("carol"),
-            private_key=masto.private_key,
-        )
+        signed = signed_get(masto, "carol", note["id"])
         async with session.get(note["id"], headers=signed) as member_fetch:
             assert member_fetch.status == 200
             assert (await member_fetch.json(content_type=None))["id"] == note["id"]
         async with FakeInstance() as stranger:
             stranger.add_actor("eve")
-            foreign = sign_request(
-                "GET",
-                note["id"],
-                accept,
-                None,
-                key_id=stranger.key_id("eve"),
-                private_key=stranger.private_key,
-            )
+            foreign = signed_get(stranger, "eve", note["id"])
             async with session.get(note["id"], headers=foreign) as stranger_fetch:
                 assert stranger_fetch.status == 401
         async with session.get(
@@ -416,14 +414,7 @@ async def test_followers_only_post_in_a_public_group_stays_with_members(world):
         for url in (wrapped.json["id"], quote.json["object"]["id"]):
             async with session.get(url, headers=accept) as unsigned:
                 assert unsigned.status == 401, url
-            signed = sign_request(
-                "GET",
-                url,
-                accept,
-                None,
-                key_id=lemmy.key_id("bob"),
-                private_key=lemmy.private_key,
-            )
+            signed = signed_get(lemmy, "bob", url)
             async with session.get(url, headers=signed) as member_fetch:
                 assert member_fetch.status == 200, url
         async with session.get(server.group_url("jazz") + "/outbox?page=1", headers=accept) as box:

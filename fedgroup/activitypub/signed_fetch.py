@@ -39,26 +39,21 @@ class Fetcher:
 
     async def get_json(self, url: str, *, expect_same_origin_id: bool = True) -> dict[str, Any]:
         """An ActivityStreams document whose id is on the origin it came from."""
-        try:
-            return await fetch_json(
-                self.session,
-                url,
-                allow_private=self.allow_private,
-                signer=self._signer("cavage"),
-                max_bytes=self.max_bytes,
-                expect_same_origin_id=expect_same_origin_id,
-            )
-        except BadResponse as exc:
-            if exc.status not in (400, 401):
-                raise
-            return await fetch_json(
-                self.session,
-                url,
-                allow_private=self.allow_private,
-                signer=self._signer("rfc9421"),
-                max_bytes=self.max_bytes,
-                expect_same_origin_id=expect_same_origin_id,
-            )
+        for scheme in ("cavage", "rfc9421"):
+            try:
+                return await fetch_json(
+                    self.session,
+                    url,
+                    allow_private=self.allow_private,
+                    signer=self._signer(scheme),
+                    max_bytes=self.max_bytes,
+                    expect_same_origin_id=expect_same_origin_id,
+                )
+            except BadResponse as exc:
+                # A peer refusing our draft-cavage signature gets one knock with RFC 9421.
+                if exc.status not in (400, 401) or scheme == "rfc9421":
+                    raise
+        raise AssertionError("unreachable: the last scheme re-raises")
 
     async def get_bytes(self, url: str, *, accept: str = "application/json") -> Fetched:
         """Any small document (NodeInfo), same limits, unsigned: NodeInfo is public."""
