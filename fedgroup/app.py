@@ -12,14 +12,14 @@ from .activitypub.netguard import make_client_session
 from .activitypub.signed_fetch import Fetcher
 from .app_keys import HTTP_CLIENT, RUNTIME, SETTINGS
 from .config import Settings
+from .pipeline.claims import release_claims_of_dead_predecessor
+from .pipeline.delivery import delivery_worker
+from .pipeline.inbound import run_inbound_worker
 from .runtime import Runtime
 from .service.instance import ensure_instance_key
-from .service.outbound import delivery_worker
 from .storage.db import close_database, open_database
 from .web import discovery, groups, inbox, instance, objects
 from .web.middleware import access_logging, forwarded_headers
-from .workers.claims import release_claims_of_dead_predecessor
-from .workers.inbound import run_inbound_worker
 
 USER_AGENT = f"fedgroup/{__version__}"
 

@@ -20,20 +20,20 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from fedgroup.activitypub.actors import group_urls
 from fedgroup.activitypub.backoff import BackoffSchedule
-from fedgroup.activitypub.delivery import (
-    DeliveryNotifier,
-    DeliveryTiming,
-    DeliveryWorker,
-    claim_due_deliveries,
-    fail_expired_deliveries,
-)
 from fedgroup.activitypub.httpsig import SignatureError, load_public_key, parse_request_signature
 from fedgroup.activitypub.keys import generate_rsa_key_pair
 from fedgroup.activitypub.netguard import make_client_session
 from fedgroup.config import Settings
+from fedgroup.pipeline.delivery import (
+    DeliveryTiming,
+    DeliveryWorker,
+    claim_due_deliveries,
+    fail_expired_deliveries,
+    signing_key_resolver,
+)
 from fedgroup.service.instance import ensure_instance_key
 from fedgroup.service.instances import InstanceLiveness, host_of, mark_alive
-from fedgroup.service.outbound import queue_activity, signing_key_resolver
+from fedgroup.service.outbound import DeliveryNotifier, queue_activity
 from fedgroup.storage.db import close_database, open_database
 from fedgroup.storage.models import Delivery, DeliveryState, Group, Instance
 from tests.fakes import FakeInstance, status_sequence

@@ -11,18 +11,17 @@ from typing import Any
 
 import pytest
 
-from fedgroup.activitypub.delivery import DeliveryNotifier, DeliveryTiming
 from fedgroup.activitypub.keys import generate_rsa_key_pair
 from fedgroup.activitypub.netguard import make_client_session
 from fedgroup.config import Settings
+from fedgroup.pipeline.delivery import DeliveryTiming, delivery_worker, signing_key_resolver
 from fedgroup.service.instance import ensure_instance_key
 from fedgroup.service.instances import host_of
 from fedgroup.service.outbound import (
+    DeliveryNotifier,
     deliveries_status,
-    delivery_worker,
     queue_activity,
     retry_host,
-    signing_key_resolver,
 )
 from fedgroup.storage.db import close_database, open_database
 from fedgroup.storage.models import Activity, Delivery, DeliveryState, Group, Instance

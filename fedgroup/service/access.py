@@ -14,7 +14,7 @@ from ..activitypub.httpsig import SignatureError, parse_request_signature
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
 from ..storage.models import Group, Membership, MembershipState, Visibility
-from .inbox import InboxRefusal, verified_signer
+from .signatures import UnverifiedSignature, verified_signer
 
 
 async def may_read(
@@ -44,7 +44,7 @@ async def may_read(
             max_future=settings.signature_max_future,
         )
         signer = await verified_signer(fetcher, claim)
-    except (SignatureError, InboxRefusal):
+    except (SignatureError, UnverifiedSignature):
         return False
     return await Membership.exists(
         group=group, state=MembershipState.ACCEPTED, actor__host=host_of(signer)

@@ -3,37 +3,55 @@
 `queue_activity` is the only way anything leaves this server: the activity and one delivery
 row per inbox are written in one transaction, so once it returns the activity will reach
 every inbox (or be given up on, visibly) whatever crashes afterwards. The worker that sends
-them lives in `activitypub.delivery`; this module wires it to our keys and to instance
-liveness.
+them is the pipeline's last stage (`pipeline.delivery`); this module rings its notifier.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from tortoise.functions import Count, Min
 from tortoise.transactions import in_transaction
 
 from ..activitypub import ldsig
-from ..activitypub.actors import group_urls, instance_actor_url
-from ..activitypub.delivery import (
-    DeliveryNotifier,
-    DeliveryTiming,
-    DeliveryWorker,
-    KeyFor,
-    delivery_notifier,
-)
 from ..activitypub.jsonld import JsonLdProcessingError
 from ..activitypub.keys import load_private_key
-from ..config import Settings
-from ..storage.models import Activity, Delivery, DeliveryState, Group, Instance, ServerKey
-from .instances import InstanceLiveness, host_of, make_host_due
+from ..storage.models import Activity, Delivery, DeliveryState, Group, Instance
+from .instances import host_of, make_host_due
 
 log = logging.getLogger(__name__)
+
+
+class DeliveryNotifier:
+    """Wakes the workers of this process when deliveries are queued.
+
+    Each worker subscribes its own event (events belong to one event loop); other processes
+    (the admin CLI) cannot reach it, which is why workers also poll.
+    """
+
+    def __init__(self) -> None:
+        self._events: set[asyncio.Event] = set()
+
+    def subscribe(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events.add(event)
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        self._events.discard(event)
+
+    def notify(self) -> None:
+        for event in list(self._events):
+            event.set()
+
+
+delivery_notifier = DeliveryNotifier()
+"""The process's notifier: `queue_activity` rings it, the delivery workers listen."""
+
 # Activities a receiving server may forward to others (replies, boosts, edits, deletes):
 # these carry an LD signature; Accept/Reject/Block go to one server and are not forwarded.
 FORWARDABLE = frozenset({"Announce", "Create", "Update", "Delete", "Undo"})
@@ -176,38 +194,3 @@ async def retry_host(host: str, *, notifier: DeliveryNotifier = delivery_notifie
     await make_host_due(host, now=now)
     notifier.notify()
     return await Delivery.filter(host=host, state__in=PENDING_STATES).count()
-
-
-def signing_key_resolver(settings: Settings, instance_key: ServerKey) -> KeyFor:
-    """Which key signs an activity's deliveries: its group's (`…/groups/NAME#main-key`) or,
-    for server-level activities, the instance actor's (`…/actor#main-key`)."""
-    instance_key_id = instance_actor_url(settings.base_url) + "#main-key"
-
-    async def key_for(activity: Activity) -> tuple[str, str]:
-        group_id = activity.group_id  # type: ignore[attr-defined]
-        if group_id is None:
-            return instance_key_id, instance_key.private_key_pem
-        name, private_pem = (
-            await Group.filter(id=group_id).values_list("name", "private_key_pem")
-        )[0]
-        return group_urls(settings.base_url, name).key_id, private_pem
-
-    return key_for
-
-
-def delivery_worker(
-    settings: Settings,
-    session: aiohttp.ClientSession,
-    instance_key: ServerKey,
-    *,
-    timing: DeliveryTiming | None = None,
-) -> DeliveryWorker:
-    """The process's delivery worker, wired to our keys and instance liveness.
-    Start it with `runtime.start("delivery", worker.run)`."""
-    return DeliveryWorker(
-        settings=settings,
-        session=session,
-        key_for=signing_key_resolver(settings, instance_key),
-        liveness=InstanceLiveness(settings),
-        timing=timing,
-    )

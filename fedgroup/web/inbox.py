@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from ..app_keys import RUNTIME, SETTINGS
-from ..service.inbox import InboxRefusal, receive_activity
+from ..pipeline.intake import InboxRefusal, receive_activity
 from ..storage.models import Group
 from .negotiation import json_error
 

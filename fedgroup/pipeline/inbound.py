@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Q
 
-from ..activitypub.handlers import HANDLERS, Ignored, InboundContext
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
 from ..storage.models import Activity, ActivityState
+from .handlers import HANDLERS, Ignored, InboundContext
 
 log = logging.getLogger(__name__)
 

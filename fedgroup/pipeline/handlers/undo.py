@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ...activitypub.actor_docs import actor_of
+from ...activitypub.vocab import id_of
 from ...service.conversations import Refused, receive_reaction
 from ...service.membership import get_group_by_url, receive_unfollow
 from ...storage.models import Activity
-from ..actor_docs import actor_of
-from ..vocab import id_of
 from .context import Ignored, InboundContext
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from ...activitypub.vocab import id_of
 from ...service.actors import get_actor
 from ...service.membership import get_group_by_url, receive_follow
 from ...service.nodeinfo import learn_software
-from ..vocab import id_of
 from .context import Ignored, InboundContext
 
 

@@ -26,15 +26,16 @@ from tortoise.exceptions import IntegrityError
 from ..activitypub import jsonld, ldsig, proof
 from ..activitypub.actor_docs import actor_of, host_of
 from ..activitypub.fetch import FetchError, same_origin
-from ..activitypub.httpsig import SignatureClaim, SignatureError, parse_request_signature
+from ..activitypub.httpsig import SignatureError, parse_request_signature
 from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.vocab import id_of
 from ..config import Settings
+from ..service.actors import ActorLookupError, resolve_key
+from ..service.instances import host_of as instance_host
+from ..service.instances import learn_scheme_from_inbound, mark_alive
+from ..service.policies import host_is_blocked
+from ..service.signatures import UnverifiedSignature, verified_signer
 from ..storage.models import Activity, Group
-from .actors import ActorLookupError, resolve_key
-from .instances import host_of as instance_host
-from .instances import learn_scheme_from_inbound, mark_alive
-from .policies import host_is_blocked
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +73,6 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     if not actor or urlsplit(actor).scheme not in {"http", "https"}:
         raise InboxRefusal(400, "activity has no actor")
     return doc
-
-
-async def verified_signer(fetcher: Fetcher, claim: SignatureClaim) -> str:
-    """The actor whose key made the HTTP signature; refetch once if a cached key fails."""
-    try:
-        key = await resolve_key(fetcher, claim.key_id)
-        if claim.verify(key.public_key):
-            return key.owner
-        if key.from_cache:
-            key = await resolve_key(fetcher, claim.key_id, refresh=True)
-            if claim.verify(key.public_key):
-                return key.owner
-    except ActorLookupError as exc:
-        raise InboxRefusal(401, f"signature key unavailable: {exc.reason}") from None
-    raise InboxRefusal(401, "signature does not verify")
 
 
 async def _key_of(fetcher: Fetcher, key_id: str | None, actor: str, kind: type) -> Any:
@@ -167,12 +153,12 @@ async def receive_activity(
 
     try:
         signer = await verified_signer(fetcher, claim)
-    except InboxRefusal:
+    except UnverifiedSignature as exc:
         if _is_self_delete(doc, actor):
             # A deleted account's key is gone (410); there is nothing of theirs to verify.
             log.info("unverifiable self-delete of %s dropped", actor)
             return InboxResult(stored=False, activity_id=doc["id"])
-        raise
+        raise InboxRefusal(401, exc.reason) from None
     if signer != actor:
         trusted = await _embedded_signature_by(fetcher, doc, actor)
         if trusted is None:

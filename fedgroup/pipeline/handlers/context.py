@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ...activitypub.actor_docs import actor_of
+from ...activitypub.signed_fetch import Fetcher
 from ...config import Settings
 from ...storage.models import Group
-from ..actor_docs import actor_of
-from ..signed_fetch import Fetcher
 
 
 class Ignored(Exception):

@@ -12,8 +12,8 @@ a host that has failed for `settings.unreachable_after` only gets one probe deli
 then. Each request is signed afresh: draft-cavage unless the host is known to want RFC 9421,
 and when a host refuses a signature we knock again with the other scheme in the same attempt.
 
-This module is protocol machinery: what it needs from the service layer (signing keys,
-instance liveness) is passed in.
+The worker is the last stage of the pipeline; `delivery_worker` wires it to our keys and to
+instance liveness (service.instances).
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ import aiohttp
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from ..config import Settings
-from ..storage.models import Activity, Delivery, DeliveryState
-from .backoff import (
+from ..activitypub.actors import group_urls, instance_actor_url
+from ..activitypub.backoff import (
     BackoffSchedule,
     Outcome,
     classify_status,
@@ -42,9 +41,13 @@ from .backoff import (
     next_attempt_at,
     parse_retry_after,
 )
-from .httpsig import Scheme, is_signature_rejection, sign_request
-from .keys import load_private_key
-from .netguard import ForbiddenAddress, UnsafeURL, check_url
+from ..activitypub.httpsig import Scheme, is_signature_rejection, sign_request
+from ..activitypub.keys import load_private_key
+from ..activitypub.netguard import ForbiddenAddress, UnsafeURL, check_url
+from ..config import Settings
+from ..service.instances import InstanceLiveness
+from ..service.outbound import DeliveryNotifier, delivery_notifier
+from ..storage.models import Activity, Delivery, DeliveryState, Group, ServerKey
 
 log = logging.getLogger(__name__)
 
@@ -73,33 +76,6 @@ class HostLiveness(Protocol):
     async def host_failed(self, host: str) -> bool:
         """Record a failure; True when the host is now unreachable."""
         ...
-
-
-class DeliveryNotifier:
-    """Wakes the workers of this process when deliveries are queued.
-
-    Each worker subscribes its own event (events belong to one event loop); other processes
-    (the admin CLI) cannot reach it, which is why workers also poll.
-    """
-
-    def __init__(self) -> None:
-        self._events: set[asyncio.Event] = set()
-
-    def subscribe(self) -> asyncio.Event:
-        event = asyncio.Event()
-        self._events.add(event)
-        return event
-
-    def unsubscribe(self, event: asyncio.Event) -> None:
-        self._events.discard(event)
-
-    def notify(self) -> None:
-        for event in list(self._events):
-            event.set()
-
-
-delivery_notifier = DeliveryNotifier()
-"""The process's notifier: `service.outbound.queue_activity` rings it."""
 
 
 @dataclass(frozen=True)
@@ -546,3 +522,37 @@ async def _read_some(response: aiohttp.ClientResponse) -> str:
         size += len(chunk)
     return b"".join(chunks)[:_MAX_ANSWER_BYTES].decode("utf-8", "replace")
 
+
+def signing_key_resolver(settings: Settings, instance_key: ServerKey) -> KeyFor:
+    """Which key signs an activity's deliveries: its group's (`…/groups/NAME#main-key`) or,
+    for server-level activities, the instance actor's (`…/actor#main-key`)."""
+    instance_key_id = instance_actor_url(settings.base_url) + "#main-key"
+
+    async def key_for(activity: Activity) -> tuple[str, str]:
+        group_id = activity.group_id  # type: ignore[attr-defined]
+        if group_id is None:
+            return instance_key_id, instance_key.private_key_pem
+        name, private_pem = (
+            await Group.filter(id=group_id).values_list("name", "private_key_pem")
+        )[0]
+        return group_urls(settings.base_url, name).key_id, private_pem
+
+    return key_for
+
+
+def delivery_worker(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    instance_key: ServerKey,
+    *,
+    timing: DeliveryTiming | None = None,
+) -> DeliveryWorker:
+    """The process's delivery worker, wired to our keys and instance liveness.
+    Start it with `runtime.start("delivery", worker.run)`."""
+    return DeliveryWorker(
+        settings=settings,
+        session=session,
+        key_for=signing_key_resolver(settings, instance_key),
+        liveness=InstanceLiveness(settings),
+        timing=timing,
+    )

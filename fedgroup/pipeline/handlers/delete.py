@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ...activitypub.vocab import id_of
 from ...service.actors import forget_actor
 from ...service.content import remove_content_of
 from ...service.conversations import Refused, receive_delete
 from ...service.membership import forget_deleted_actor
-from ..vocab import id_of
 from .context import Ignored, InboundContext
 
 

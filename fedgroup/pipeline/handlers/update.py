@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ...activitypub.vocab import id_of
 from ...service.conversations import Refused, receive_update
-from ..vocab import id_of
 from .context import Ignored, InboundContext
 
 

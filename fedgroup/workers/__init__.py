@@ -1,1 +1,0 @@
-"""Background workers that move durable rows along: inbound processing, outbound delivery."""
