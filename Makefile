@@ -2,29 +2,56 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Every install takes its exact versions from constraints.txt (`make lock` refreshes it).
+PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
+# A stamp per kind of install, named after the files that decide it: editing pyproject.toml
+# or constraints.txt reinstalls on the next `make`.
+DEPS_SUM := $(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(DEPS_SUM)
+TEST_STAMP := $(VENV)/.installed-test-$(DEPS_SUM)
+# The conformance suite replays payloads captured from other software; it runs when
+# CONFORMANCE_CORPUS names their directory (CI: ../shared/fixtures/real). See README "Tests".
+CONFORMANCE_CORPUS ?=
+PYTEST_ARGS ?=
+PYTEST_CORPUS := $(if $(CONFORMANCE_CORPUS),--conformance-corpus=$(CONFORMANCE_CORPUS))
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench lock clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,postgres]'
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+
+# The server and nothing else: no test runner, linter or database drivers it does not use.
+$(RUN_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP_INSTALL) -e .
+	rm -f $(VENV)/.installed-run-*
+	touch $@
+
+# The server plus the test extras (pytest and plugins, ruff, asyncpg for the PostgreSQL tests).
+$(TEST_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP_INSTALL) -e '.[test,postgres]'
+	rm -f $(VENV)/.installed-test-* $(VENV)/.installed-run-*
+	touch $@ $(RUN_STAMP)
 
 ## Create the virtualenv, the SQLite database and a demo group if there is none, and serve.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/fedgroup admin group ensure-demo
 	$(BIN)/fedgroup serve
 
-## Create the virtualenv and run the whole test suite (lint, unit, integration, interop).
-test: $(STAMP)
+## Create the virtualenv and run the whole test suite (lint, unit, integration, interop; the
+## conformance suite too when CONFORMANCE_CORPUS is given).
+test: $(TEST_STAMP)
 	$(BIN)/ruff check fedgroup tests admin_cli.py bench
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_CORPUS) $(PYTEST_ARGS)
 
-bench: $(STAMP)
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check fedgroup tests admin_cli.py bench
+
+bench: $(TEST_STAMP)
 	$(BIN)/python -m bench
+
+## Re-resolve pyproject.toml's ranges against PyPI into constraints.txt (on purpose, reviewed).
+lock:
+	PYTHON=$(PYTHON) scripts/refresh-constraints
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
