@@ -9,6 +9,80 @@ from pathlib import Path
 import pytest
 
 from fedgroup.storage.db import close_database, open_database
+from tests.fakes.fixtures import Corpus
+
+# -- the conformance suite -------------------------------------------------------------------
+#
+# Tests that replay payloads captured from real software (Lemmy, Mastodon, Pleroma, Mbin,
+# Friendica) read them from a corpus kept outside this repository. A test joins the suite by
+# taking the `conformance_corpus` fixture (or by carrying `@pytest.mark.conformance`); without
+# a corpus those tests are deselected and one line says so, so a plain clone's `make test`
+# runs everything else; with one (CI: ../shared/fixtures/real), they must pass.
+
+CORPUS_OPTION = "--conformance-corpus"
+CORPUS_ENV = "CONFORMANCE_CORPUS"
+HOW_TO_RUN_CONFORMANCE = (
+    "run it with `make test CONFORMANCE_CORPUS=DIR` (CI uses ../shared/fixtures/real)"
+)
+_CORPUS = pytest.StashKey[Corpus | None]()
+_NOT_RUN = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        CORPUS_OPTION,
+        metavar="DIR",
+        default=None,
+        help=f"directory of real payloads for the conformance suite (env {CORPUS_ENV})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    given = config.getoption(CORPUS_OPTION) or os.environ.get(CORPUS_ENV) or None
+    if given is None:
+        config.stash[_CORPUS] = None
+        return
+    root = Path(given).expanduser().resolve()
+    if not root.is_dir():
+        raise pytest.UsageError(f"conformance corpus {given!r} is not a directory ({root})")
+    config.stash[_CORPUS] = Corpus(root)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "conformance_corpus" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.conformance)
+        if "interop" in item.path.relative_to(config.rootpath).parts[:2]:
+            item.add_marker(pytest.mark.interop)
+    if config.stash[_CORPUS] is not None:
+        return
+    deselected = [item for item in items if item.get_closest_marker("conformance")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("conformance")]
+    config.stash[_NOT_RUN] = len(deselected)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    not_run = terminalreporter.config.stash.get(_NOT_RUN, 0)
+    if not_run:
+        terminalreporter.write_line(
+            f"conformance suite not run ({not_run} {'test' if not_run == 1 else 'tests'}): "
+            "no corpus of real payloads given; "
+            + HOW_TO_RUN_CONFORMANCE
+        )
+
+
+@pytest.fixture(scope="session")
+def conformance_corpus(pytestconfig: pytest.Config) -> Corpus:
+    """The corpus of real payloads; taking this fixture puts a test in the conformance suite."""
+    corpus = pytestconfig.stash[_CORPUS]
+    if corpus is None:  # only reachable if a test dodged the deselection above
+        pytest.fail("no conformance corpus: " + HOW_TO_RUN_CONFORMANCE)
+    return corpus
+
+
+# -- databases and settings ------------------------------------------------------------------
 
 
 @pytest.fixture

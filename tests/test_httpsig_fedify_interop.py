@@ -8,6 +8,7 @@ import time
 import uuid
 
 import aiohttp
+import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -19,6 +20,8 @@ from fedgroup.activitypub.httpsig import (
     sign_request,
 )
 from tests.interop.peer_harness import FedifyPeer, free_port, of_type
+
+pytestmark = pytest.mark.interop  # a real Fedify peer: Linux x64 only
 
 AS = "https://www.w3.org/ns/activitystreams"
 SIGNER_HOST = "127.0.0.31"

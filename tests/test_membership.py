@@ -26,7 +26,7 @@ from fedgroup.storage.models import (
     StoredObject,
 )
 from tests.fakes import FakeInstance
-from tests.fakes.fixtures import load_fixture, rewrite
+from tests.fakes.fixtures import Corpus, rewrite
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 from tests.fakes.verify import verify_signed_post
@@ -284,11 +284,13 @@ def _onto(remote: FakeInstance, server: FedgroupServer, actor: str, target: str)
 
 
 @pytest.mark.parametrize(("fixture", "software", "actor", "target"), REAL_FOLLOWS)
-async def test_real_follow_payloads_are_accepted(server, fixture, software, actor, target):
+async def test_real_follow_payloads_are_accepted(
+    server, fixture, software, actor, target, conformance_corpus: Corpus
+):
     name = actor.rsplit("/", 1)[1]
     remote = await make_remote(software, name)
     try:
-        follow = rewrite(load_fixture(fixture), _onto(remote, server, actor, target))
+        follow = rewrite(conformance_corpus.load(fixture), _onto(remote, server, actor, target))
         answer = await post_signed(remote, server.url("/inbox"), follow, actor=name)
         assert answer.status == 202, answer.body
         accept = await remote.wait_for(of_type("Accept", follow["id"]), timeout=10)
@@ -300,13 +302,13 @@ async def test_real_follow_payloads_are_accepted(server, fixture, software, acto
 
 @pytest.mark.parametrize(("fixture", "software", "actor", "target"), REAL_UNDOS)
 async def test_real_undo_follow_payloads_remove_the_member(
-    server, fixture, software, actor, target
+    server, fixture, software, actor, target, conformance_corpus: Corpus
 ):
     name = actor.rsplit("/", 1)[1]
     remote = await make_remote(software, name)
     try:
         mapping = _onto(remote, server, actor, target)
-        undo = rewrite(load_fixture(fixture), mapping)
+        undo = rewrite(conformance_corpus.load(fixture), mapping)
         follow = undo["object"]
         await post_signed(remote, server.url("/inbox"), follow, actor=name)
         await remote.wait_for(of_type("Accept", follow["id"]), timeout=10)

@@ -1,6 +1,6 @@
 """Every real Create payload we hold, rewritten onto fake instances, and what the group does.
 
-Each row takes one payload captured from real software (../shared/fixtures/real), maps its
+Each row takes one payload captured from real software (the conformance corpus), maps its
 foreign URL prefixes onto loopback roles, has its author join the group, sends it signed to
 our shared inbox, and asserts the outcome a group server should give it:
 
@@ -34,7 +34,7 @@ import pytest_asyncio
 from fedgroup.activitypub.vocab import PUBLIC
 from fedgroup.storage.models import Activity, ActivityState
 from tests.fakes import FakeInstance
-from tests.fakes.fixtures import load_fixture, rewrite_ids
+from tests.fakes.fixtures import Corpus, rewrite_ids
 from tests.fakes.instance import ReceivedPost
 from tests.fakes.sender import Answer, post_signed
 from tests.fakes.server import FedgroupServer
@@ -571,7 +571,9 @@ async def assert_outcome(
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_real_create_payload(world: World, case: Case) -> None:
+async def test_real_create_payload(
+    world: World, case: Case, conformance_corpus: Corpus
+) -> None:
     author = await start_remote(case.software)
     parent = await start_remote(case.parent_software) if case.parent_author else None
     try:
@@ -582,7 +584,7 @@ async def test_real_create_payload(world: World, case: Case) -> None:
             "parent": parent.base_url if parent else "http://no-parent.invalid",
         }
         mapping = {foreign: role.format(**roles) for foreign, role in case.mapping.items()}
-        payload = rewrite_ids(load_fixture(case.fixture), mapping)
+        payload = rewrite_ids(conformance_corpus.load(case.fixture), mapping)
         if case.wrap_as_delivered:
             payload = wrap_as_mastodon_delivers(payload)
         name = author_name(payload)

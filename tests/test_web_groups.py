@@ -28,14 +28,13 @@ from fedgroup.storage.models import (
     RemoteActor,
     Visibility,
 )
+from tests.fakes.fixtures import Corpus
 
 BASE = "https://groups.example"
 AS_JSON = "application/activity+json"
 LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-LEMMY_GROUP = (
-    Path(__file__).resolve().parents[1] / "../shared/fixtures/real/lemmy/objects/group.json"
-)
+LEMMY_GROUP = "lemmy/objects/group.json"  # in the conformance corpus
 # Keys in Lemmy's own Group that describe optional content (or Lemmy-only features), not
 # structure its parser needs: a group without a picture or language tags is still a group.
 LEMMY_OPTIONAL = {"description", "source", "mediaType", "icon", "image", "language", "tag"}
@@ -93,8 +92,10 @@ async def test_actor_served_for_each_activitypub_accept(client: TestClient, acce
     assert doc["type"] == "Group"
 
 
-async def test_actor_has_every_structural_key_lemmy_has(client: TestClient) -> None:
-    lemmy = json.loads(LEMMY_GROUP.read_text(encoding="utf-8"))
+async def test_actor_has_every_structural_key_lemmy_has(
+    client: TestClient, conformance_corpus: Corpus
+) -> None:
+    lemmy = conformance_corpus.load(LEMMY_GROUP)
     await make_group(display_name="Jazz piano", summary="Chords and voicings")
     _, doc = await get_json(client, "/groups/jazzpiano", LD_JSON)
     missing = set(lemmy) - LEMMY_OPTIONAL - set(doc)

@@ -1,20 +1,42 @@
-"""Real payloads from ../shared/fixtures/real, rewritten onto our loopback fakes.
+"""The conformance corpus (payloads captured from real software), and rewriting them onto our
+loopback fakes.
 
-Their ids point at hosts that don't exist here; a test maps each foreign URL prefix to a
-fake instance (or to our group) before signing and sending them.
+The corpus is not part of this repository: `make test CONFORMANCE_CORPUS=DIR` (or pytest's
+`--conformance-corpus DIR`, or the CONFORMANCE_CORPUS environment variable) names it, and a
+test that takes the `conformance_corpus` fixture (tests/conftest.py) is in the conformance
+suite: it runs only when a corpus is given. Its ids point at hosts that don't exist here; a
+test maps each foreign URL prefix to a fake instance (or to our group) before signing and
+sending them.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REAL_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
+
+class CorpusFileMissing(FileNotFoundError):
+    """The corpus given lacks a payload a conformance test replays."""
 
 
-def load_fixture(relative: str) -> dict[str, Any]:
-    return json.loads((REAL_FIXTURES / relative).read_text(encoding="utf-8"))
+@dataclass(frozen=True)
+class Corpus:
+    """A directory of real payloads, laid out `SOFTWARE/KIND/NAME.json`
+    (e.g. `lemmy/activities/create_or_update/create_page.json`)."""
+
+    root: Path
+
+    def path(self, relative: str) -> Path:
+        path = self.root / relative
+        if not path.is_file():
+            raise CorpusFileMissing(f"the conformance corpus {self.root} has no {relative}")
+        return path
+
+    def load(self, relative: str) -> dict[str, Any]:
+        """The payload at `relative`, parsed."""
+        return json.loads(self.path(relative).read_text(encoding="utf-8"))
 
 
 def rewrite(value: Any, mapping: dict[str, str]) -> Any:
