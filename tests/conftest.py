@@ -33,7 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         CORPUS_OPTION,
         metavar="DIR",
         default=None,
-        help=f"directory of real payloads for the conformance suite (env {CORPUS_ENV})",
+        help=(
+            f"directory of real payloads for the conformance suite (env {CORPUS_ENV}); "
+            "write it --conformance-corpus=DIR"
+        ),
     )
 
 
