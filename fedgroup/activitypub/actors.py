@@ -77,6 +77,8 @@ class GroupProfile:
     image_media_type: str | None = None
     published: str | None = None
     updated: str | None = None
+    moved_to: str | None = None
+    also_known_as: tuple[str, ...] = ()
 
 
 def group_actor_document(urls: GroupUrls, profile: GroupProfile, html_url: str) -> dict[str, Any]:
@@ -114,7 +116,38 @@ def group_actor_document(urls: GroupUrls, profile: GroupProfile, html_url: str) 
         doc["published"] = profile.published
     if profile.updated:
         doc["updated"] = profile.updated
+    if profile.also_known_as:
+        doc["alsoKnownAs"] = list(profile.also_known_as)
+    if profile.moved_to:
+        doc["movedTo"] = profile.moved_to
     return doc
+
+
+def retiring_group_document(urls: GroupUrls, name: str, public_key_pem: str) -> dict[str, Any]:
+    """A deleted group's actor while its `Delete` is still on its way: only what a receiver
+    needs to verify that Delete (the key), nothing of what the group was."""
+    return {
+        "@context": ACTOR_CONTEXT,
+        "id": urls.actor,
+        "type": "Group",
+        "preferredUsername": name,
+        "inbox": urls.inbox,
+        "outbox": urls.outbox,
+        "followers": urls.followers,
+        "endpoints": {"sharedInbox": urls.shared_inbox},
+        "publicKey": {"id": urls.key_id, "owner": urls.actor, "publicKeyPem": public_key_pem},
+    }
+
+
+def tombstone_document(actor_url: str, deleted: str) -> dict[str, Any]:
+    """What a deleted group's address answers (with 410 Gone) once its Delete has gone out."""
+    return {
+        "@context": ACTOR_CONTEXT[0],
+        "id": actor_url,
+        "type": "Tombstone",
+        "formerType": "Group",
+        "deleted": deleted,
+    }
 
 
 def instance_actor_document(base_url: str, domain: str, public_key_pem: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .vocab import AS_CONTEXT, PUBLIC
+from .vocab import ACTOR_CONTEXT, AS_CONTEXT, PUBLIC
 
 
 def _follow_reference(follow: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +172,57 @@ def delete(activity_id: str, actor_url: str, object_id: str, to: list[str]) -> d
         "actor": actor_url,
         "to": to,
         "object": {"id": object_id, "type": "Tombstone"},
+    }
+
+
+def update_actor(
+    activity_id: str, actor_doc: dict[str, Any], to: list[str], cc: list[str]
+) -> dict[str, Any]:
+    """`Update` of our own actor with its whole new document: Mastodon replaces the profile
+    (and key) it holds from the embedded actor when actor and object are the same; Lemmy
+    applies an `Update{Group}` from the group's own domain as a moderator action."""
+    actor_url = actor_doc["id"]
+    return {
+        "@context": ACTOR_CONTEXT,
+        "id": activity_id,
+        "type": "Update",
+        "actor": actor_url,
+        "to": to,
+        "cc": cc,
+        "audience": actor_url,
+        "object": {k: v for k, v in actor_doc.items() if k != "@context"},
+    }
+
+
+def delete_actor(activity_id: str, actor_url: str, to: list[str], cc: list[str]) -> dict[str, Any]:
+    """`Delete` of our own actor: receivers drop the account (Mastodon) or mark the
+    community deleted (Lemmy, which wants the object by id and no `summary`, or it reads a
+    moderator's removal)."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Delete",
+        "actor": actor_url,
+        "to": to,
+        "cc": cc,
+        "object": actor_url,
+    }
+
+
+def move(
+    activity_id: str, actor_url: str, target_url: str, to: list[str], cc: list[str]
+) -> dict[str, Any]:
+    """FEP-7628 `Move` in push mode: the old actor tells its followers to follow `target`,
+    which must list the old actor in `alsoKnownAs` (Mastodon checks exactly that)."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Move",
+        "actor": actor_url,
+        "object": actor_url,
+        "target": target_url,
+        "to": to,
+        "cc": cc,
     }
 
 

@@ -7,6 +7,8 @@ Mastodon keeps, links forced to http(s) with rel=nofollow noopener.
 
 from __future__ import annotations
 
+import html as html_lib
+
 import nh3
 
 _TAGS = {
@@ -51,4 +53,15 @@ def sanitize_html(html: str) -> str:
         url_schemes={"http", "https"},
         link_rel="nofollow noopener noreferrer",
         strip_comments=True,
+    )
+
+
+def plain_text_to_html(text: str) -> str:
+    """Operator-written plain text (summaries, rules) as HTML: escaped, paragraphs and line
+    breaks kept, so nothing an admin types becomes markup."""
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n")]
+    return "".join(
+        "<p>" + "<br>".join(html_lib.escape(line) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+        if p
     )

@@ -24,6 +24,9 @@ GROUP_CONTEXT_EXTENSIONS: dict[str, Any] = {
     "featured": {"@id": "toot:featured", "@type": "@id"},
     "postingRestrictedToMods": "lemmy:postingRestrictedToMods",
     "moderators": {"@id": "lemmy:moderators", "@type": "@id"},
+    # Moves (FEP-7628), spelled as Mastodon declares them: receivers read these two.
+    "movedTo": {"@id": "as:movedTo", "@type": "@id"},
+    "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
 }
 ACTOR_CONTEXT: list[Any] = [AS_CONTEXT, SECURITY_CONTEXT, GROUP_CONTEXT_EXTENSIONS]
 

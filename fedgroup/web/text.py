@@ -1,15 +1,11 @@
-"""Turning operator-written plain text (summaries, rules) into safe HTML."""
+"""Turning operator-written plain text (summaries, rules) into safe HTML, for the pages.
+
+The function lives with the protocol's HTML helpers because the actor document (built by the
+service layer for `Update{Group}` too) renders the same text the same way.
+"""
 
 from __future__ import annotations
 
-import html
+from ..activitypub.sanitize import plain_text_to_html
 
-
-def plain_text_to_html(text: str) -> str:
-    """Escape and keep paragraphs and line breaks, so nothing an admin types becomes markup."""
-    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n")]
-    return "".join(
-        "<p>" + "<br>".join(html.escape(line) for line in p.split("\n")) + "</p>"
-        for p in paragraphs
-        if p
-    )
+__all__ = ["plain_text_to_html"]
