@@ -42,6 +42,7 @@ class Settings:
     delivery_give_up_after: int = 7 * 24 * 3600
     unreachable_after: int = 24 * 3600
     accept_non_members: bool = False
+    group_name_reuse_after: int = 30 * 24 * 3600
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -138,6 +139,7 @@ _INT_RANGES = {
     "delivery_per_host": (1, 256),
     "delivery_give_up_after": (60, 365 * 24 * 3600),
     "unreachable_after": (60, 365 * 24 * 3600),
+    "group_name_reuse_after": (0, 100 * 365 * 24 * 3600),
 }
 KNOWN_SETTINGS = tuple(f.name for f in fields(Settings) if f.name != "extra")
 

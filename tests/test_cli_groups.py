@@ -16,8 +16,16 @@ from pathlib import Path
 import pytest
 
 from fedgroup.cli.main import main, redact_database_url
+from fedgroup.service import lifecycle
 from fedgroup.storage.db import close_database, open_database
-from fedgroup.storage.models import Group, Membership, MembershipState, RemoteActor
+from fedgroup.storage.models import (
+    Delivery,
+    DeliveryState,
+    Group,
+    Membership,
+    MembershipState,
+    RemoteActor,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -184,6 +192,70 @@ def test_delete_with_yes(fedgroup_env, capsys):
     result = cli_json(capsys, "group", "delete", "jazz", "--yes")
     assert result["deleted"] == "jazz"
     assert [g["name"] for g in cli_json(capsys, "group", "list")] == ["keep"]
+
+
+def test_deleted_name_is_refused_then_reusable_with_allow_reuse(fedgroup_env, capsys, monkeypatch):
+    cli_json(capsys, "group", "create", "jazz")
+    seed_members(fedgroup_env["FEDGROUP_DATABASE_URL"], "jazz", accepted=2, pending=0)
+    code, out, err = cli(capsys, "group", "delete", "jazz", "--yes")
+    assert code == 0, err
+    assert "its Delete goes to 2 inboxes of members' servers" in out
+    assert "name stays reserved" in out
+
+    code, _, err = cli(capsys, "group", "create", "jazz")
+    assert code == 1
+    assert_one_error_line(err, "deleted on", "--allow-reuse")
+    code, _, err = cli(capsys, "group", "show", "jazz")
+    assert code == 1
+    assert_one_error_line(err, "no group named 'jazz' (it was deleted on")
+    # Reuse waits for the Delete to go out, and for group_name_reuse_after.
+    code, _, err = cli(capsys, "group", "create", "jazz", "--allow-reuse")
+    assert_one_error_line(err, "still being delivered")
+    settle_deliveries(fedgroup_env["FEDGROUP_DATABASE_URL"])
+    code, _, err = cli(capsys, "group", "create", "jazz", "--allow-reuse")
+    assert_one_error_line(err, "can be reused from")
+    monkeypatch.setenv("FEDGROUP_GROUP_NAME_REUSE_AFTER", "0")
+    created = cli_json(capsys, "group", "create", "jazz", "--allow-reuse")
+    assert created["name"] == "jazz" and created["members"] == {"accepted": 0, "pending": 0}
+
+
+def test_rotate_key(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    seed_members(database_url, "jazz", accepted=1, pending=1)
+    before = read_group_keys(database_url, "jazz")
+    result = cli_json(capsys, "group", "rotate-key", "jazz")
+    assert result == {"name": "jazz", "rotated": True, "deliveries": 2}
+    after = read_group_keys(database_url, "jazz")
+    assert after[0] != before[0] and after[1] != before[1]
+    code, _, err = cli(capsys, "group", "rotate-key", "nope")
+    assert code == 1
+    assert_one_error_line(err, "no group named 'nope'")
+
+
+def read_group_keys(database_url: str, name: str) -> tuple[str, str]:
+    async def read() -> tuple[str, str]:
+        await open_database(database_url)
+        try:
+            group = await Group.get(name=name)
+            return group.private_key_pem, group.public_key_pem
+        finally:
+            await close_database()
+
+    return asyncio.run(read())
+
+
+def settle_deliveries(database_url: str) -> None:
+    """As the delivery worker would once every member's server has the Delete."""
+
+    async def settle() -> None:
+        await open_database(database_url)
+        try:
+            await Delivery.all().update(state=DeliveryState.DELIVERED)
+            await lifecycle.finish_settled_deletions()
+        finally:
+            await close_database()
+
+    asyncio.run(settle())
 
 
 def test_delete_confirmed_by_typing_the_name_on_a_terminal(fedgroup_env, capsys, monkeypatch):

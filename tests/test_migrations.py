@@ -29,7 +29,13 @@ from fedgroup.storage.db import (
     open_database,
     tortoise_config,
 )
-from fedgroup.storage.models import Group, Membership, MembershipState, RemoteActor
+from fedgroup.storage.models import (
+    Group,
+    GroupTombstone,
+    Membership,
+    MembershipState,
+    RemoteActor,
+)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "fedgroup/storage/migrations"
 MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.py"))
@@ -144,8 +150,21 @@ async def check_rows_from_0001() -> None:
     assert membership.actor.url == "https://social.example/users/ann"
 
 
+async def check_0002_group_tombstones() -> None:
+    """0002 adds the table of deleted groups; what was there stays, and the table works."""
+    await check_rows_from_0001()
+    await GroupTombstone.create(name="oldgroup", private_key_pem="K", public_key_pem="P")
+    tombstone = await GroupTombstone.get(name="oldgroup")
+    assert tombstone.settled_at is None and tombstone.members_told == 0
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
-UPGRADE_CASES = [pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001)]
+UPGRADE_CASES = [
+    pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
+    pytest.param(
+        UpgradeCase("0001_initial", ROWS_AT_0001), check_0002_group_tombstones, id="0002"
+    ),
+]
 
 
 # --- databases -----------------------------------------------------------------------------

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from fedgroup.service import groups
-from fedgroup.service.errors import AlreadyExists, InvalidValue, NotFound, ServiceError
+from fedgroup.config import Settings
+from fedgroup.service import groups, lifecycle
+from fedgroup.service.errors import (
+    AlreadyExists,
+    InvalidValue,
+    NotFound,
+    Reserved,
+    ServiceError,
+)
 from fedgroup.service.media import load_image_file, sniff_image_media_type
 from fedgroup.storage.models import (
+    Activity,
+    Delivery,
     Group,
+    GroupTombstone,
     Membership,
     MembershipMode,
     MembershipState,
@@ -24,6 +35,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
 GIF = b"GIF89a" + b"\x00" * 32
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 24
+SETTINGS = Settings(base_url="https://groups.example")
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 
 
@@ -167,6 +179,7 @@ async def test_edit_changes_only_what_is_given(database):
     await groups.create_group("jazz", summary="old summary", rules="old rules")
     before = await Group.get(name="jazz")
     edited = await groups.edit_group(
+        SETTINGS,
         "jazz",
         display_name="Jazz Piano",
         approval_required=True,
@@ -185,7 +198,9 @@ async def test_edit_changes_only_what_is_given(database):
     assert stored.private_key_pem == before.private_key_pem
     assert stored.updated_at >= before.updated_at
 
-    await groups.edit_group("jazz", summary="", approval_required=False, members_only=False)
+    await groups.edit_group(
+        SETTINGS, "jazz", summary="", approval_required=False, members_only=False
+    )
     stored = await Group.get(name="jazz")
     assert stored.summary == ""
     assert stored.membership_mode == MembershipMode.OPEN
@@ -195,12 +210,12 @@ async def test_edit_changes_only_what_is_given(database):
 
 async def test_edit_icon_and_image(database):
     await groups.create_group("jazz")
-    await groups.edit_group("jazz", icon=(PNG, "image/png"), image=(WEBP, "image/webp"))
+    await groups.edit_group(SETTINGS, "jazz", icon=(PNG, "image/png"), image=(WEBP, "image/webp"))
     stored = await Group.get(name="jazz")
     assert (bytes(stored.icon), stored.icon_media_type) == (PNG, "image/png")
     assert (bytes(stored.image), stored.image_media_type) == (WEBP, "image/webp")
 
-    await groups.edit_group("jazz", clear_icon=True)
+    await groups.edit_group(SETTINGS, "jazz", clear_icon=True)
     stored = await Group.get(name="jazz")
     assert stored.icon is None and stored.icon_media_type is None
     assert stored.image_media_type == "image/webp"
@@ -219,14 +234,14 @@ async def test_edit_icon_and_image(database):
 async def test_edit_refuses_bad_values_and_keeps_the_group(database, changes, fragment):
     await groups.create_group("jazz", display_name="Jazz")
     with pytest.raises(InvalidValue, match=fragment):
-        await groups.edit_group("jazz", **changes)
+        await groups.edit_group(SETTINGS, "jazz", **changes)
     stored = await Group.get(name="jazz")
     assert stored.icon is None and stored.image is None and stored.display_name == "Jazz"
 
 
 async def test_edit_unknown_group(database):
     with pytest.raises(NotFound):
-        await groups.edit_group("nope", summary="x")
+        await groups.edit_group(SETTINGS, "nope", summary="x")
 
 
 # --- delete / stats / demo -----------------------------------------------------------------
@@ -253,20 +268,78 @@ async def test_stats_count_this_groups_members_and_posts(database):
     }
 
 
+async def test_edit_queues_an_update_of_the_group_to_member_servers(database):
+    jazz = await groups.create_group("jazz")
+    await add_member(jazz, "https://remote.example/users/a", MembershipState.ACCEPTED)
+    await add_member(jazz, "https://remote.example/users/b", MembershipState.PENDING)
+    await groups.edit_group(SETTINGS, "jazz", display_name="Jazz Piano")
+    update = await Activity.get(type="Update", inbound=False)
+    assert update.payload["actor"] == "https://groups.example/groups/jazz"
+    assert update.payload["object"]["id"] == "https://groups.example/groups/jazz"
+    assert update.payload["object"]["name"] == "Jazz Piano"
+    inboxes = await Delivery.filter(activity=update).values_list("inbox", flat=True)
+    assert sorted(inboxes) == [
+        "https://remote.example/users/a/inbox",
+        "https://remote.example/users/b/inbox",
+    ]
+
+
 async def test_delete_removes_the_group_with_its_memberships_and_posts(database):
     jazz = await groups.create_group("jazz")
     keep = await groups.create_group("keep")
     await add_member(jazz, "https://remote.example/users/a", MembershipState.ACCEPTED)
     await add_member(keep, "https://remote.example/users/b", MembershipState.ACCEPTED)
     await add_object(jazz, "https://remote.example/notes/1")
-    await groups.delete_group("jazz")
+    await lifecycle.delete_group(SETTINGS, "jazz")
     assert not await Group.exists(name="jazz")
     assert await Membership.all().count() == 1
     assert await StoredObject.all().count() == 0
     assert await RemoteActor.all().count() == 2  # remote people are not ours to forget
-    with pytest.raises(NotFound):
-        await groups.delete_group("jazz")
+    with pytest.raises(NotFound, match="deleted on"):
+        await lifecycle.delete_group(SETTINGS, "jazz")
     assert (await groups.get_group("keep")).id == keep.id
+    # The Delete waits for its delivery; until then the tombstone keeps the key.
+    tombstone = await GroupTombstone.get(name="jazz")
+    assert tombstone.private_key_pem and tombstone.settled_at is None
+    delete = await Activity.get(ap_id=tombstone.delete_activity)
+    assert delete.payload["object"] == "https://groups.example/groups/jazz"
+    assert await Delivery.filter(activity=delete).count() == 1
+
+
+async def test_delete_of_a_group_without_members_settles_at_once(database):
+    await groups.create_group("jazz")
+    tombstone = await lifecycle.delete_group(SETTINGS, "jazz")
+    assert tombstone.settled_at is not None
+    assert tombstone.private_key_pem is None and tombstone.public_key_pem is None
+
+
+async def test_a_deleted_name_is_reserved_until_reuse_is_allowed_and_due(database):
+    await groups.create_group("jazz")
+    await lifecycle.delete_group(SETTINGS, "jazz")
+    with pytest.raises(Reserved, match="--allow-reuse"):
+        await groups.create_group("jazz")
+    with pytest.raises(Reserved, match="can be reused from"):
+        await groups.create_group("jazz", reuse_after=3600)
+    # An old enough deletion may be taken over, by explicit request only.
+    await GroupTombstone.filter(name="jazz").update(deleted_at=datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(Reserved):
+        await groups.create_group("jazz")
+    again = await groups.create_group("jazz", reuse_after=3600)
+    assert again.name == "jazz" and not await GroupTombstone.exists(name="jazz")
+
+
+async def test_a_name_whose_delete_is_still_going_out_cannot_be_reused(database):
+    jazz = await groups.create_group("jazz")
+    await add_member(jazz, "https://remote.example/users/a", MembershipState.ACCEPTED)
+    await lifecycle.delete_group(SETTINGS, "jazz")
+    with pytest.raises(Reserved, match="still being delivered"):
+        await groups.create_group("jazz", reuse_after=0)
+
+
+async def test_ensure_demo_does_nothing_when_demo_was_deleted(database):
+    await groups.create_group(groups.DEMO_GROUP_NAME)
+    await lifecycle.delete_group(SETTINGS, groups.DEMO_GROUP_NAME)
+    assert await groups.ensure_demo_group() is None
 
 
 async def test_ensure_demo_group_only_on_an_empty_server(database):

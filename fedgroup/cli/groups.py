@@ -10,6 +10,7 @@ from fedgroup.cli.commands import EXIT_USAGE, CommandContext, CommandError, Comm
 from fedgroup.cli.output import Reply, format_fields, format_table
 from fedgroup.config import Settings
 from fedgroup.service import groups as service
+from fedgroup.service import lifecycle
 from fedgroup.service.media import load_image_file
 from fedgroup.storage.models import Group, MembershipMode, Visibility
 
@@ -41,6 +42,11 @@ def register(cli: CommandRegistry) -> None:
         "--publish-members",
         action="store_true",
         help="show the member list to other servers (off by default: privacy)",
+    )
+    create.add_argument(
+        "--allow-reuse",
+        action="store_true",
+        help="take the name of a group deleted at least group_name_reuse_after ago",
     )
 
     noun.verb("list", list_command, help="list every group with its member counts")
@@ -105,12 +111,26 @@ def register(cli: CommandRegistry) -> None:
         delete_command,
         help="delete a group with its members, posts and history",
         description=(
-            "Delete a group with its members, posts and history. On a terminal you are asked "
+            "Delete a group with its members, posts and history. Every member's server is "
+            "sent a Delete of the group; its address then answers 410 Gone and its name "
+            "stays reserved (see group create --allow-reuse). On a terminal you are asked "
             "to type the group's name; --yes skips that (required without a terminal)."
         ),
     )
     delete.add_argument("name")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    rotate = noun.verb(
+        "rotate-key",
+        rotate_key_command,
+        help="give a group a new key pair and tell members' servers",
+        description=(
+            "Replace the group's key pair (after a leak, or as routine) and send "
+            "Update{Group} with the new public key to every member's server. Everything "
+            "signed from now on uses the new key."
+        ),
+    )
+    rotate.add_argument("name")
 
     noun.verb(
         "ensure-demo",
@@ -199,6 +219,7 @@ async def create_command(args: argparse.Namespace, ctx: CommandContext) -> Reply
         members_only=args.members_only,
         posting_restricted_to_mods=args.posting_restricted,
         publish_members=args.publish_members,
+        reuse_after=ctx.settings.group_name_reuse_after if args.allow_reuse else None,
     )
     doc = await _document(group, ctx.settings)
     return Reply(doc, f"created group {doc['handle']}\n{_group_text(doc)}")
@@ -257,7 +278,7 @@ async def edit_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
         changes["icon"] = load_image_file(args.icon, max_bytes=limit)
     if args.image is not None:
         changes["image"] = load_image_file(args.image, max_bytes=limit)
-    group = await service.edit_group(args.name, **changes)
+    group = await service.edit_group(ctx.settings, args.name, **changes)
     doc = await _document(group, ctx.settings)
     return Reply(doc, f"updated group {doc['handle']}\n{_group_text(doc)}")
 
@@ -278,11 +299,27 @@ async def delete_command(args: argparse.Namespace, ctx: CommandContext) -> Reply
                 "not a terminal; pass --yes to delete it"
             ),
         )
-    await service.delete_group(group.name)
+    tombstone = await lifecycle.delete_group(ctx.settings, group.name)
     members, posts = stats["members_accepted"], stats["posts"]
+    told = tombstone.members_told
     return Reply(
-        {"deleted": group.name, **stats},
-        f"deleted group {group.name} ({members} members, {posts} posts)",
+        {"deleted": group.name, **stats, "deliveries": told},
+        f"deleted group {group.name} ({members} members, {posts} posts); "
+        f"its Delete goes to {_inboxes(told)} of members' servers, and the name stays reserved",
+    )
+
+
+def _inboxes(count: int) -> str:
+    return f"{count} {'inbox' if count == 1 else 'inboxes'}"
+
+
+async def rotate_key_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
+    update = await lifecycle.rotate_key(ctx.settings, args.name)
+    told = await update.deliveries.all().count()
+    return Reply(
+        {"name": args.name, "rotated": True, "deliveries": told},
+        f"group {args.name} has a new key pair; Update{{Group}} goes to {_inboxes(told)} "
+        "of members' servers",
     )
 
 

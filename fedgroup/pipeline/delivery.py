@@ -46,6 +46,7 @@ from ..activitypub.keys import load_private_key
 from ..activitypub.netguard import ForbiddenAddress, UnsafeURL, check_url
 from ..config import Settings
 from ..service.instances import InstanceLiveness
+from ..service.lifecycle import delivery_settled, retired_signing_key
 from ..service.outbound import DeliveryNotifier, delivery_notifier
 from ..storage.models import Activity, Delivery, DeliveryState, Group, ServerKey
 
@@ -56,8 +57,12 @@ ACTIVITY_JSON = "application/activity+json"
 _MAX_ANSWER_BYTES = 64 * 1024  # enough to see why a peer refused, and to keep the connection
 _MAX_ERROR_CHARS = 500
 
-KeyFor = Callable[[Activity], Awaitable[tuple[str, str]]]
-"""(key id, private key PEM) to sign an activity's deliveries with."""
+KeyFor = Callable[[Activity], Awaitable[tuple[str, str] | None]]
+"""(key id, private key PEM) to sign an activity's deliveries with; None when the key is
+gone for good (a deleted group whose Delete has been settled): the delivery is dropped."""
+
+Settled = Callable[[Activity], Awaitable[None]]
+"""Told when one of an activity's deliveries reached its final state."""
 
 
 class HostLiveness(Protocol):
@@ -203,8 +208,10 @@ class DeliveryWorker:
         timing: DeliveryTiming | None = None,
         notifier: DeliveryNotifier = delivery_notifier,
         clock: Callable[[], datetime] = utc_now,
+        on_settled: Settled | None = None,
     ) -> None:
         self.settings = settings
+        self.on_settled = on_settled
         self.session = session
         self.key_for = key_for
         self.liveness = liveness
@@ -359,9 +366,9 @@ class DeliveryWorker:
     async def attempt(self, delivery_id: int) -> None:
         """Send one claimed delivery (knocking twice if the signature is refused) and record
         what came of it."""
-        delivery = await Delivery.get(id=delivery_id).select_related("activity")
-        if delivery.state not in PENDING_STATES:
-            return
+        delivery = await Delivery.get_or_none(id=delivery_id).select_related("activity")
+        if delivery is None or delivery.state not in PENDING_STATES:
+            return  # done meanwhile, or removed with its group
         try:
             check_url(delivery.inbox, allow_private=self.settings.allow_private_network)
         except UnsafeURL as error:
@@ -369,7 +376,11 @@ class DeliveryWorker:
             return
         activity = delivery.activity
         body = json.dumps(activity.payload, ensure_ascii=False).encode("utf-8")
-        key_id, private_pem = await self.key_for(activity)
+        key = await self.key_for(activity)
+        if key is None:
+            await self._drop(delivery, None, "the signing key was retired")
+            return
+        key_id, private_pem = key
         scheme: Scheme = (
             "rfc9421"
             if await self.liveness.signature_scheme(delivery.host) == "rfc9421"
@@ -455,6 +466,15 @@ class DeliveryWorker:
             last_error=None,
             claimed_until=None,
         )
+        await self._settled(delivery)
+
+    async def _settled(self, delivery: Delivery) -> None:
+        if self.on_settled is None:
+            return
+        try:
+            await self.on_settled(delivery.activity)
+        except Exception:  # the delivery is recorded; a failing follow-up must not undo it
+            log.exception("delivery %s: settling hook failed", delivery.id)
 
     async def _drop(self, delivery: Delivery, status: int | None, reason: str) -> None:
         log.info("delivery %s to %s dropped: %s", delivery.id, delivery.inbox, reason)
@@ -465,6 +485,7 @@ class DeliveryWorker:
             last_error=reason[:_MAX_ERROR_CHARS],
             claimed_until=None,
         )
+        await self._settled(delivery)
 
     async def _retry(
         self,
@@ -499,6 +520,7 @@ class DeliveryWorker:
                 "delivery %s to %s failed for good: %s", delivery.id, delivery.inbox, reason
             )
             await mine.update(state=DeliveryState.FAILED, **common)
+            await self._settled(delivery)
         else:
             await mine.update(state=DeliveryState.RETRYING, next_attempt_at=when, **common)
         if host_down and await self.liveness.host_failed(delivery.host):
@@ -524,13 +546,17 @@ async def _read_some(response: aiohttp.ClientResponse) -> str:
 
 
 def signing_key_resolver(settings: Settings, instance_key: ServerKey) -> KeyFor:
-    """Which key signs an activity's deliveries: its group's (`…/groups/NAME#main-key`) or,
-    for server-level activities, the instance actor's (`…/actor#main-key`)."""
+    """Which key signs an activity's deliveries: its group's (`…/groups/NAME#main-key`, read
+    at each send, so a rotated key is used at once), a deleted group's while its Delete goes
+    out, or, for server-level activities, the instance actor's (`…/actor#main-key`)."""
     instance_key_id = instance_actor_url(settings.base_url) + "#main-key"
+    groups_prefix = settings.url("/groups/")
 
-    async def key_for(activity: Activity) -> tuple[str, str]:
+    async def key_for(activity: Activity) -> tuple[str, str] | None:
         group_id = activity.group_id  # type: ignore[attr-defined]
         if group_id is None:
+            if activity.actor.startswith(groups_prefix):
+                return await retired_signing_key(settings, activity.actor)
             return instance_key_id, instance_key.private_key_pem
         name, private_pem = (
             await Group.filter(id=group_id).values_list("name", "private_key_pem")
@@ -555,4 +581,5 @@ def delivery_worker(
         key_for=signing_key_resolver(settings, instance_key),
         liveness=InstanceLiveness(settings),
         timing=timing,
+        on_settled=lambda activity: delivery_settled(settings, activity),
     )

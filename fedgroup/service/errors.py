@@ -17,3 +17,7 @@ class AlreadyExists(ServiceError):
 
 class InvalidValue(ServiceError):
     """A value given to an operation is not acceptable."""
+
+
+class Reserved(ServiceError):
+    """A name is held back (a deleted group's) and cannot be taken now."""

@@ -11,10 +11,14 @@ import re
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from fedgroup.activitypub.keys import generate_rsa_key_pair
-from fedgroup.service.errors import AlreadyExists, InvalidValue, NotFound
+from fedgroup.config import Settings
+from fedgroup.service.errors import AlreadyExists, InvalidValue, NotFound, Reserved
 from fedgroup.service.media import check_image
+from fedgroup.service.profile import send_profile_update
+from fedgroup.service.tombstones import reusable_tombstone, tombstone_of
 from fedgroup.storage.models import (
     Group,
     Membership,
@@ -112,30 +116,41 @@ async def create_group(
     members_only: bool = False,
     posting_restricted_to_mods: bool = False,
     publish_members: bool = False,
+    reuse_after: int | None = None,
 ) -> Group:
-    """Create a group with its own RSA key pair; its display name defaults to its name."""
+    """Create a group with its own RSA key pair; its display name defaults to its name.
+
+    The name of a deleted group is refused (Reserved) unless `reuse_after` is given (the
+    operator's `--allow-reuse`) and the deletion is at least that many seconds old.
+    """
     validate_group_name(name)
     title = _display_name(name if display_name is None else display_name)
     summary = _long_text("summary", summary, MAX_SUMMARY_LENGTH)
     rules = _long_text("rules", rules, MAX_RULES_LENGTH)
     if await Group.exists(name=name):
         raise AlreadyExists(f"a group named {name!r} exists already")
+    tombstone = await reusable_tombstone(name, reuse_after=reuse_after)
     # Key generation takes tens of milliseconds of CPU: keep the event loop (and so the
     # web server, when it is the caller) responsive meanwhile.
     private_pem, public_pem = await asyncio.to_thread(generate_rsa_key_pair)
     try:
-        return await Group.create(
-            name=name,
-            display_name=title,
-            summary=summary,
-            rules=rules,
-            membership_mode=MembershipMode.APPROVAL if approval_required else MembershipMode.OPEN,
-            visibility=Visibility.MEMBERS_ONLY if members_only else Visibility.PUBLIC,
-            posting_restricted_to_mods=posting_restricted_to_mods,
-            publish_members=publish_members,
-            private_key_pem=private_pem,
-            public_key_pem=public_pem,
-        )
+        async with in_transaction():
+            if tombstone is not None:
+                await tombstone.delete()
+            return await Group.create(
+                name=name,
+                display_name=title,
+                summary=summary,
+                rules=rules,
+                membership_mode=(
+                    MembershipMode.APPROVAL if approval_required else MembershipMode.OPEN
+                ),
+                visibility=Visibility.MEMBERS_ONLY if members_only else Visibility.PUBLIC,
+                posting_restricted_to_mods=posting_restricted_to_mods,
+                publish_members=publish_members,
+                private_key_pem=private_pem,
+                public_key_pem=public_pem,
+            )
     except IntegrityError:
         # Another process created the same name between our check and our insert.
         raise AlreadyExists(f"a group named {name!r} exists already") from None
@@ -148,6 +163,8 @@ async def get_group(name: str) -> Group:
         hint = ""
         if isinstance(name, str) and name != name.lower():
             hint = " (group names are lowercase)"
+        elif (tombstone := await tombstone_of(name)) is not None:
+            hint = f" (it was deleted on {tombstone.deleted_at:%Y-%m-%d})"
         raise NotFound(f"no group named {name!r}{hint}")
     return group
 
@@ -163,6 +180,7 @@ async def count_groups() -> int:
 
 
 async def edit_group(
+    settings: Settings,
     name: str,
     *,
     display_name: str | None = None,
@@ -179,6 +197,7 @@ async def edit_group(
     clear_image: bool = False,
 ) -> Group:
     """Change the settings given (None leaves a setting as it is); return the saved group.
+    Members' servers are sent `Update{Group}` so they show the new profile.
 
     `icon`/`image` are (bytes, media type) pairs; the bytes must really be that image type.
     Callers enforce the size cap where the bytes come in (see `media.load_image_file`).
@@ -218,13 +237,8 @@ async def edit_group(
     if changes:
         group.update_from_dict(changes)
         await group.save(update_fields=[*changes, "updated_at"])
+        await send_profile_update(settings, group)
     return group
-
-
-async def delete_group(name: str) -> None:
-    """Delete a group and, by cascade, its memberships, bans, posts and activities."""
-    group = await get_group(name)
-    await group.delete()
 
 
 async def group_stats(group: Group) -> dict[str, int]:
@@ -252,5 +266,5 @@ async def ensure_demo_group() -> Group | None:
             display_name="Demo group",
             summary="A group to try fedgroup with: follow it from your account and post to it.",
         )
-    except AlreadyExists:
+    except (AlreadyExists, Reserved):
         return None

@@ -79,6 +79,28 @@ class Group(Model):
         table = "groups"
 
 
+class GroupTombstone(Model):
+    """A deleted group: its name stays reserved and its address answers 410 Gone.
+
+    Until every member's server has been sent the group's `Delete` (delivered, or given up
+    on), the tombstone keeps the group's key pair: the Delete is signed with it and receivers
+    may fetch the key to verify it. `settled_at` marks the moment the keys were wiped.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=200, default="")
+    delete_activity = fields.CharField(max_length=2048, null=True)
+    members_told = fields.IntField(default=0)
+    private_key_pem = fields.TextField(null=True)
+    public_key_pem = fields.TextField(null=True)
+    deleted_at = fields.DatetimeField(auto_now_add=True)
+    settled_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "group_tombstones"
+
+
 class ServerKey(Model):
     """Key pairs of server-level actors (the instance actor signs our fetches)."""
 

@@ -12,6 +12,7 @@ from .. import __version__
 from ..activitypub.actors import group_urls, instance_actor_url
 from ..activitypub.vocab import ACTIVITY_JSON
 from ..app_keys import SETTINGS
+from ..service.tombstones import tombstone_of
 from ..storage.models import Activity, Group, Membership, MembershipState
 from .negotiation import json_error
 
@@ -79,6 +80,8 @@ async def webfinger(request: web.Request) -> web.Response:
             return _jrd_for_instance(request, subject)
     group = await Group.get_or_none(name=name)
     if group is None:
+        if await tombstone_of(name) is not None:
+            return json_error(410, "this group was deleted")
         return json_error(404, "no such group")
     return _jrd_for_group(request, group, subject)
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import html
+import json
 
 from aiohttp import web
 
 from ..activitypub.actors import (
-    GroupProfile,
-    group_actor_document,
     group_urls,
     ordered_collection,
     ordered_collection_page,
+    retiring_group_document,
+    tombstone_document,
 )
 from ..app_keys import SETTINGS
+from ..service.profile import actor_document
+from ..service.tombstones import tombstone_of
 from ..storage.models import (
     Activity,
     Group,
+    GroupTombstone,
     Membership,
     MembershipMode,
     MembershipState,
@@ -31,40 +35,51 @@ routes = web.RouteTableDef()
 
 
 async def _group_or_404(request: web.Request) -> Group:
-    group = await Group.get_or_none(name=request.match_info["name"].lower())
-    if group is None:
-        if wants_activity_json(request):
-            raise web.HTTPNotFound(
-                text='{"error": "no such group"}', content_type="application/json"
-            )
-        raise web.HTTPNotFound(text="No such group.", content_type="text/plain")
-    return group
+    """The group the path names; 410 Gone for a deleted group's name, else 404."""
+    name = request.match_info["name"].lower()
+    group = await Group.get_or_none(name=name)
+    if group is not None:
+        return group
+    tombstone = await tombstone_of(name)
+    if tombstone is not None:
+        raise _gone(request, tombstone)
+    if wants_activity_json(request):
+        raise web.HTTPNotFound(text='{"error": "no such group"}', content_type="application/json")
+    raise web.HTTPNotFound(text="No such group.", content_type="text/plain")
 
 
-def _profile(group: Group) -> GroupProfile:
-    return GroupProfile(
-        name=group.name,
-        display_name=group.display_name,
-        summary_html=plain_text_to_html(group.summary),
-        public_key_pem=group.public_key_pem,
-        manually_approves_followers=group.membership_mode == MembershipMode.APPROVAL,
-        discoverable=group.discoverable and group.visibility == Visibility.PUBLIC,
-        posting_restricted_to_mods=group.posting_restricted_to_mods,
-        icon_media_type=group.icon_media_type if group.icon else None,
-        image_media_type=group.image_media_type if group.image else None,
-        published=group.created_at.isoformat().replace("+00:00", "Z"),
-        updated=group.updated_at.isoformat().replace("+00:00", "Z"),
+def _gone(request: web.Request, tombstone: GroupTombstone) -> web.HTTPGone:
+    """410 with a Tombstone for servers, a line for people: the group existed and is gone."""
+    if not wants_activity_json(request):
+        return web.HTTPGone(text="This group was deleted.", content_type="text/plain")
+    actor = group_urls(request.app[SETTINGS].base_url, tombstone.name).actor
+    deleted = tombstone.deleted_at.isoformat().replace("+00:00", "Z")
+    return web.HTTPGone(
+        text=json.dumps(tombstone_document(actor, deleted)),
+        content_type="application/activity+json",
     )
 
 
 @routes.get("/groups/{name}")
 async def group_actor(request: web.Request) -> web.StreamResponse:
-    """ActivityPub servers get the Group actor; a browser gets a page on how to join."""
-    group = await _group_or_404(request)
+    """ActivityPub servers get the Group actor; a browser gets a page on how to join.
+
+    A deleted group whose `Delete` is still being delivered keeps serving its key (only),
+    so that receivers can verify that Delete; then its address is 410 Gone.
+    """
     settings = request.app[SETTINGS]
+    name = request.match_info["name"].lower()
+    if wants_activity_json(request) and not await Group.exists(name=name):
+        tombstone = await tombstone_of(name)
+        if tombstone is not None and tombstone.public_key_pem:
+            urls = group_urls(settings.base_url, tombstone.name)
+            return activity_response(
+                retiring_group_document(urls, tombstone.name, tombstone.public_key_pem)
+            )
+    group = await _group_or_404(request)
     urls = group_urls(settings.base_url, group.name)
     if wants_activity_json(request):
-        return activity_response(group_actor_document(urls, _profile(group), urls.actor))
+        return activity_response(actor_document(settings, group))
     return web.Response(
         text=_group_page(group, settings.domain, urls.actor), content_type="text/html"
     )

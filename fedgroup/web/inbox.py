@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..app_keys import RUNTIME, SETTINGS
 from ..pipeline.intake import InboxRefusal, receive_activity
+from ..service.tombstones import tombstone_of
 from ..storage.models import Group
 from .negotiation import json_error
 
@@ -56,8 +57,11 @@ async def shared_inbox(request: web.Request) -> web.Response:
 
 @routes.post("/groups/{name}/inbox")
 async def group_inbox(request: web.Request) -> web.Response:
-    group = await Group.get_or_none(name=request.match_info["name"].lower())
+    name = request.match_info["name"].lower()
+    group = await Group.get_or_none(name=name)
     if group is None:
+        if await tombstone_of(name) is not None:
+            return json_error(410, "this group was deleted")
         return json_error(404, "no such group")
     return await _receive(request, group)
 

@@ -8,10 +8,11 @@ activity embedded in the Announce and checks its audience is the announcing grou
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from fedgroup.activitypub.vocab import PUBLIC_ALIASES, as_list
+from fedgroup.activitypub.vocab import PUBLIC_ALIASES, as_list, id_of
 
 from .instance import ReceivedPost
 
@@ -66,3 +67,72 @@ def lemmy_inner(post: ReceivedPost, group_url: str) -> dict[str, Any] | None:
     if not isinstance(inner, dict) or "type" not in inner:
         return None
     return inner
+
+
+def _host(url: Any) -> str:
+    return urlsplit(url).netloc if isinstance(url, str) else ""
+
+
+def mastodon_profile_update(post: ReceivedPost) -> dict[str, Any] | None:
+    """The actor a Mastodon server would store from this `Update`: Mastodon's Update handler
+    takes an embedded actor only when it is the signing actor itself (object id == actor)."""
+    body = post.json or {}
+    obj = body.get("object")
+    if body.get("type") != "Update" or not isinstance(obj, dict) or not post.verified:
+        return None
+    if obj.get("type") not in {"Application", "Group", "Organization", "Person", "Service"}:
+        return None
+    return obj if obj.get("id") == body.get("actor") else None
+
+
+def _lemmy_visibility_ok(activity: dict[str, Any], group: dict[str, Any], *, with_cc: bool) -> bool:
+    """Lemmy's verify_visibility: a community whose actor says manuallyApprovesFollowers is
+    private and its activities must not name Public; any other must name it."""
+    addressed = as_list(activity.get("to")) + (as_list(activity.get("cc")) if with_cc else [])
+    public = bool({a for a in addressed if isinstance(a, str)} & PUBLIC_ALIASES)
+    return not public if group.get("manuallyApprovesFollowers") else public
+
+
+def lemmy_community_update(
+    post: ReceivedPost, known_group: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The Group a Lemmy server would store from this `Update`, given the copy it holds:
+    the actor must be on the community's own domain (Lemmy's verify_mod_action takes that as
+    an admin's action), the addressing must match the community's visibility, and the new
+    document must be for the same community."""
+    body = post.json or {}
+    obj = body.get("object")
+    if body.get("type") != "Update" or not isinstance(obj, dict) or not post.verified:
+        return None
+    if obj.get("type") != "Group" or obj.get("id") != known_group.get("id"):
+        return None
+    if _host(body.get("actor")) != _host(known_group.get("id")):
+        return None
+    if not _lemmy_visibility_ok(body, known_group, with_cc=True):
+        return None
+    return obj
+
+
+def lemmy_deletes_community(post: ReceivedPost, known_group: dict[str, Any]) -> bool:
+    """Whether Lemmy would mark the community deleted: a verified `Delete` of it by an actor
+    on its domain, without `summary` (that would be a moderator's removal, whose actor Lemmy
+    dereferences as a person), addressed (`to` only) as its visibility requires."""
+    body = post.json or {}
+    if body.get("type") != "Delete" or not post.verified or "summary" in body:
+        return False
+    if id_of(body.get("object")) != known_group.get("id"):
+        return False
+    if _host(body.get("actor")) != _host(known_group.get("id")):
+        return False
+    return _lemmy_visibility_ok(body, known_group, with_cc=False)
+
+
+def mastodon_deletes_account(post: ReceivedPost) -> bool:
+    """Whether Mastodon would delete the account: a verified `Delete` whose object is the
+    signing actor itself."""
+    body = post.json or {}
+    return (
+        body.get("type") == "Delete"
+        and bool(post.verified)
+        and id_of(body.get("object")) == body.get("actor")
+    )

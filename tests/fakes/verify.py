@@ -48,3 +48,55 @@ async def verify_signed_post(request: web.Request, body: bytes) -> bool:
     except ValueError:
         return False
     return activity.get("actor") == actor.get("id")
+
+
+class CachingVerifier:
+    """Inbox signature checking as Mastodon does it: the cached key first, and one refetch
+    of the key's document when the signature does not verify with it (key rotation).
+
+    `fetches` lists every key id fetched, so a test can tell a refetch from a cache hit.
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[str, str] = {}
+        self.fetches: list[str] = []
+
+    async def _fetch(self, key_id: str) -> tuple[str, str] | None:
+        """(owner, PEM) from the key's actor document, or None when it is not served."""
+        self.fetches.append(key_id)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                urldefrag(key_id)[0], headers={"Accept": "application/activity+json"}
+            ) as response,
+        ):
+            if response.status != 200:
+                return None
+            actor = await response.json(content_type=None)
+        key = actor.get("publicKey") or {}
+        if key.get("id") != key_id or key.get("owner") != actor.get("id"):
+            return None
+        self.keys[key_id] = key["publicKeyPem"]
+        return actor["id"], key["publicKeyPem"]
+
+    async def __call__(self, request: web.Request, body: bytes) -> bool:
+        try:
+            claim = parse_request_signature(
+                request.method,
+                str(request.url),
+                request.headers,
+                has_body=True,
+                body=body,
+                now=time.time(),
+            )
+            activity = json.loads(body)
+        except (SignatureError, ValueError):
+            return False
+        owner = urldefrag(claim.key_id)[0]
+        cached = self.keys.get(claim.key_id)
+        if cached is None or not claim.verify(load_public_key(cached)):
+            fetched = await self._fetch(claim.key_id)
+            if fetched is None or not claim.verify(load_public_key(fetched[1])):
+                return False
+            owner = fetched[0]
+        return activity.get("actor") == owner
