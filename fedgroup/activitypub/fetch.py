@@ -11,7 +11,6 @@ Every failure is a `FetchError` whose `reason` is one line for the log.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -21,6 +20,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from fedgroup.activitypub.hosts import same_origin
+from fedgroup.activitypub.jsonparse import DEFAULT_LIMITS, JsonLimits, JsonShapeError, parse_json
 from fedgroup.activitypub.netguard import FetchError, ForbiddenAddress, UnsafeURL, check_url
 
 __all__ = [
@@ -108,21 +109,6 @@ class Fetched:
     content_type: str
     headers: CIMultiDictProxy[str]
     body: bytes
-
-
-def same_origin(a: str | URL, b: str | URL) -> bool:
-    """Scheme, host and (effective) port equal: the unit of trust for ActivityPub ids."""
-    try:
-        ua, ub = URL(str(a)), URL(str(b))
-    except ValueError:
-        return False
-    if not ua.is_absolute() or not ub.is_absolute():
-        return False
-    return (ua.scheme, (ua.host or "").lower(), ua.port) == (
-        ub.scheme,
-        (ub.host or "").lower(),
-        ub.port,
-    )
 
 
 def _host_header(url: URL) -> str:
@@ -252,12 +238,12 @@ async def fetch_bytes(
         raise UnreachableHost(f"fetching {start} failed: {type(exc).__name__}: {exc}") from None
 
 
-def parse_json_object(fetched: Fetched) -> dict[str, Any]:
-    """The body as a JSON object, or `InvalidDocument`."""
+def parse_json_object(fetched: Fetched, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The body as a JSON object within `limits` (depth, members), or `InvalidDocument`."""
     try:
-        document = json.loads(fetched.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidDocument(f"{fetched.url} sent invalid JSON: {exc}") from None
+        document = parse_json(fetched.body, limits)
+    except JsonShapeError as exc:
+        raise InvalidDocument(f"{fetched.url} sent invalid JSON: {exc.reason}") from None
     if not isinstance(document, dict):
         raise InvalidDocument(f"{fetched.url} sent JSON that is not an object")
     return document
@@ -276,6 +262,7 @@ async def fetch_json(
     total_timeout: float = 15,
     max_redirects: int = 3,
     expect_same_origin_id: bool = True,
+    limits: JsonLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """GET an ActivityStreams document (or other JSON object) safely.
 
@@ -294,7 +281,7 @@ async def fetch_json(
         total_timeout=total_timeout,
         max_redirects=max_redirects,
     )
-    document = parse_json_object(fetched)
+    document = parse_json_object(fetched, limits)
     if expect_same_origin_id:
         doc_id = document.get("id")
         if not isinstance(doc_id, str) or not doc_id:

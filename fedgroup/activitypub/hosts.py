@@ -101,6 +101,32 @@ def host_or_none(value: str) -> str | None:
         return None
 
 
-def is_same_or_subdomain(host: str, domain: str) -> bool:
-    """Whether canonical `host` is `domain` itself or under it (both canonical)."""
-    return host == domain or host.endswith("." + domain)
+def authority_or_none(value: str) -> str | None:
+    """`canonical_authority`, or None for something that names no valid host."""
+    try:
+        return canonical_authority(value)
+    except InvalidHost:
+        return None
+
+
+def origin_of(url: str) -> tuple[str, str] | None:
+    """(scheme, canonical authority) of an absolute http(s) URL: the unit of trust for
+    ActivityPub ids (FEP-fe34). None for anything else, including URLs with userinfo or
+    backslashes, which parsers disagree about."""
+    if not isinstance(url, str) or "\\" in url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or "@" in parts.netloc:
+        return None
+    authority = authority_or_none(url)
+    return (scheme, authority) if authority else None
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs have the same scheme and canonical host and port."""
+    origin = origin_of(str(a))
+    return origin is not None and origin == origin_of(str(b))
