@@ -2,6 +2,11 @@
 
 Pure decisions over plain values; the service layer loads the rules. A rule for
 `bad.example` also covers every subdomain of it, and the most specific rule wins.
+
+Every host and rule domain given here is in its canonical spelling (`activitypub.hosts`,
+which the service layer applies before asking), so a rule cannot be passed by writing the
+host another way: a port, a trailing dot, fullwidth letters, the Unicode form of a
+punycode name.
 """
 
 from __future__ import annotations
@@ -16,22 +21,14 @@ class DomainRule:
     action: str  # "block" | "limit" | "allow" | "reject_media"
 
 
-def normalize_host(host: str) -> str:
-    """Host without port or trailing dot, lower-cased: what rules are written against."""
-    host = host.strip().lower().rstrip(".")
-    if host.startswith("["):
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 def covers(rule_domain: str, host: str) -> bool:
-    """Whether a rule for `rule_domain` applies to `host` (itself or a subdomain)."""
-    rule_domain, host = normalize_host(rule_domain), normalize_host(host)
+    """Whether a rule for `rule_domain` applies to `host`: itself or a subdomain, on label
+    boundaries (`notbad.example` is not under `bad.example`). Both canonical."""
     return host == rule_domain or host.endswith("." + rule_domain)
 
 
 def rule_for(host: str, rules: Iterable[DomainRule]) -> DomainRule | None:
-    """The most specific rule covering the host, if any."""
+    """The most specific rule covering the (canonical) host, if any."""
     matching = [r for r in rules if covers(r.domain, host)]
     return max(matching, key=lambda r: len(r.domain), default=None)
 

@@ -20,6 +20,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from fedgroup.activitypub.actors import group_urls
 from fedgroup.activitypub.backoff import BackoffSchedule
+from fedgroup.activitypub.hosts import canonical_authority as host_of
 from fedgroup.activitypub.httpsig import SignatureError, load_public_key, parse_request_signature
 from fedgroup.activitypub.keys import generate_rsa_key_pair
 from fedgroup.activitypub.netguard import make_client_session
@@ -32,7 +33,7 @@ from fedgroup.pipeline.delivery import (
     signing_key_resolver,
 )
 from fedgroup.service.instance import ensure_instance_key
-from fedgroup.service.instances import InstanceLiveness, host_of, mark_alive
+from fedgroup.service.instances import InstanceLiveness, mark_alive
 from fedgroup.service.outbound import DeliveryNotifier, queue_activity
 from fedgroup.storage.db import close_database, open_database
 from fedgroup.storage.models import Delivery, DeliveryState, Group, Instance

@@ -23,6 +23,9 @@ from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
+from fedgroup.activitypub.hosts import canonical_host
+from fedgroup.policy import rule_for
+from fedgroup.service.policies import domain_rules
 from fedgroup.storage.db import (
     APP_LABEL,
     close_database,
@@ -30,8 +33,12 @@ from fedgroup.storage.db import (
     tortoise_config,
 )
 from fedgroup.storage.models import (
+    Ban,
+    Delivery,
+    DomainPolicy,
     Group,
     GroupTombstone,
+    Instance,
     Membership,
     MembershipState,
     RemoteActor,
@@ -158,11 +165,99 @@ async def check_0002_group_tombstones() -> None:
     assert tombstone.settled_at is None and tombstone.members_told == 0
 
 
+HOSTS_AS_0002_SPELT_THEM: dict[str, list[dict[str, Any]]] = {
+    "groups": ROWS_AT_0001["groups"],
+    # Two spellings of one domain with different rules, and a fullwidth one.
+    "domain_policies": [
+        {"id": 1, "domain": "bücher.example", "action": "allow", "reason": "", "created_at": NOW},
+        {"id": 2, "domain": "xn--bcher-kva.example", "action": "block", "reason": "spam",
+         "created_at": NOW},
+        {"id": 3, "domain": "ｅｖｉｌ.example", "action": "limit", "reason": "", "created_at": NOW},
+    ],
+    "bans": [
+        {"id": 1, "group_id": None, "domain": "bad。example", "reason": "", "created_at": NOW},
+        {"id": 2, "group_id": None, "domain": "bad.example", "reason": "", "created_at": NOW},
+        {"id": 3, "group_id": 1, "domain": "ｂａｄ.example", "reason": "", "created_at": NOW},
+        {"id": 4, "group_id": 1, "actor_url": "https://x.example/users/y", "reason": "",
+         "created_at": NOW},
+    ],
+    "remote_actors": [
+        {
+            "id": 1, "url": "https://Social.Example:443/users/ann", "type": "Person",
+            "preferred_username": "ann", "host": "social.example:443",
+            "inbox": "https://social.example/users/ann/inbox", "document": "{}", "fetched_at": NOW,
+        },
+        {
+            "id": 2, "url": "https://bücher.example/users/bo", "type": "Person",
+            "host": "bücher.example", "inbox": "https://bücher.example/users/bo/inbox",
+            "document": "{}", "fetched_at": NOW,
+        },
+    ],
+    "instances": [
+        {"id": 1, "host": "bücher.example", "software": "mastodon", "software_version": "4.3.0",
+         "nodeinfo_fetched_at": NOW, "first_failure_at": NOW},
+        {"id": 2, "host": "xn--bcher-kva.example", "signature_scheme": "rfc9421",
+         "last_success_at": NOW},
+        {"id": 3, "host": "127.0.0.5:8123"},
+    ],
+    "activities": [
+        {"id": 1, "ap_id": "https://groups.example/activities/1", "type": "Announce",
+         "actor": "https://groups.example/groups/jazzpiano", "inbound": False,
+         "payload": "{}", "public": False, "state": "received", "attempts": 0,
+         "created_at": NOW},
+    ],
+    "deliveries": [
+        {"id": 1, "activity_id": 1, "inbox": "https://bücher.example/inbox",
+         "host": "bücher.example", "state": "queued", "attempts": 0, "next_attempt_at": NOW,
+         "created_at": NOW},
+        {"id": 2, "activity_id": 1, "inbox": "http://127.0.0.5:8123/inbox",
+         "host": "127.0.0.5:8123", "state": "queued", "attempts": 0, "next_attempt_at": NOW,
+         "created_at": NOW},
+    ],
+}
+
+
+async def check_hosts_made_canonical() -> None:
+    """Every stored host is now spelt canonically, rows collapsed into one keep what either
+    knew, and the rules still apply, to every spelling."""
+    policies = {p.domain: p.action for p in await DomainPolicy.all()}
+    assert policies == {"xn--bcher-kva.example": "block", "evil.example": "limit"}
+    bans = {(b.group_id, b.domain, b.actor_url) for b in await Ban.all()}
+    assert bans == {
+        (None, "bad.example", None),
+        (1, None, "https://x.example/users/y"),
+        (1, "bad.example", None),
+    }
+    actors = {a.url: a.host for a in await RemoteActor.all()}
+    assert actors == {
+        "https://Social.Example:443/users/ann": "social.example",
+        "https://bücher.example/users/bo": "xn--bcher-kva.example",
+    }
+    instances = {i.host: i for i in await Instance.all()}
+    assert set(instances) == {"xn--bcher-kva.example", "127.0.0.5:8123"}
+    merged = instances["xn--bcher-kva.example"]
+    assert (merged.software, merged.signature_scheme) == ("mastodon", "rfc9421")
+    assert merged.first_failure_at is None, "a success under either spelling proves it alive"
+    assert merged.last_success_at == NOW
+    assert sorted(await Delivery.all().values_list("host", flat=True)) == [
+        "127.0.0.5:8123",
+        "xn--bcher-kva.example",
+    ]
+    for spelling in ("https://BÜCHER.example/users/z", "bad.example.", "ｅｖｉｌ.example:443"):
+        host = canonical_host(spelling)
+        assert rule_for(host, await domain_rules()) is not None, spelling
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
     pytest.param(
         UpgradeCase("0001_initial", ROWS_AT_0001), check_0002_group_tombstones, id="0002"
+    ),
+    pytest.param(
+        UpgradeCase("0002_group_tombstones", HOSTS_AS_0002_SPELT_THEM),
+        check_hosts_made_canonical,
+        id="0003",
     ),
 ]
 

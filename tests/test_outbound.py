@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from fedgroup.activitypub.hosts import canonical_authority as host_of
 from fedgroup.activitypub.keys import generate_rsa_key_pair
 from fedgroup.activitypub.netguard import make_client_session
 from fedgroup.config import Settings
 from fedgroup.pipeline.delivery import DeliveryTiming, delivery_worker, signing_key_resolver
 from fedgroup.service.instance import ensure_instance_key
-from fedgroup.service.instances import host_of
 from fedgroup.service.outbound import (
     DeliveryNotifier,
     deliveries_status,

@@ -26,6 +26,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from fedgroup.activitypub.hosts import host_or_none
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -236,6 +238,10 @@ def check_url(url: str | URL, *, allow_private: bool) -> None:
         # Forms like 2130706433, 0x7f.1 or 127.1 are IPv4 addresses to some resolvers.
         if _NUMERIC_LABEL.match(host.rstrip(".").rsplit(".", 1)[-1]):
             raise UnsafeURL(f"numeric host is not a canonical IP address: {host}")
+        if host_or_none(host) is None:
+            # What domain rules cannot name (underscores, bad labels) we do not fetch either,
+            # or a blocked domain could be reached through a spelling the rules cannot see.
+            raise UnsafeURL(f"host {host[:200]} is not a valid host name")
         name = host.rstrip(".").lower()
         if not allow_private and (name == "localhost" or name.endswith(".localhost")):
             raise UnsafeURL(f"host {host} is a loopback name")

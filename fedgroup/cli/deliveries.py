@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from fedgroup.activitypub.hosts import authority_or_none
 from fedgroup.cli.commands import CommandContext, CommandError, CommandRegistry
 from fedgroup.cli.output import Reply, format_fields, format_table
 from fedgroup.service import outbound
-from fedgroup.service.instances import host_of
 from fedgroup.storage.models import Delivery, Instance
 
 
@@ -52,7 +52,7 @@ async def status_command(args: argparse.Namespace, ctx: CommandContext) -> Reply
 
 
 async def retry_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
-    host = host_of(args.host) if "://" in args.host else args.host.strip().lower()
+    host = authority_or_none(args.host)
     if not host:
         raise CommandError(f"not a host or URL: {args.host!r}")
     if not (await Delivery.exists(host=host) or await Instance.exists(host=host)):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from ..activitypub import builders
 from ..activitypub.actors import group_urls
+from ..activitypub.hosts import InvalidHost, canonical_host
 from ..config import Settings
-from ..policy import covers, normalize_host
 from ..storage.models import Ban, Group, Membership, MembershipState
 from .errors import InvalidValue, NotFound
 from .ids import new_activity_id
 from .membership import find_actor, follow_of
 from .outbound import queue_activity
+from .policies import domain_covers
 
 
 async def _remove_and_tell(settings: Settings, membership: Membership, reason: str) -> None:
@@ -50,9 +51,7 @@ async def ban_actor(settings: Settings, group: Group | None, who: str, reason: s
 
 async def ban_domain(group: Group | None, domain: str, reason: str = "") -> Ban:
     """Ban a domain; server-wide, its servers can no longer reach our inboxes at all."""
-    domain = normalize_host(domain)
-    if not domain or "/" in domain or " " in domain or "." not in domain.strip("[]"):
-        raise InvalidValue(f"not a domain: {domain!r}")
+    domain = _domain(domain)
     if await Ban.exists(group=group, domain=domain):
         raise InvalidValue(f"{domain} is already banned{_where(group)}")
     ban = await Ban.create(group=group, domain=domain, reason=reason)
@@ -60,7 +59,7 @@ async def ban_domain(group: Group | None, domain: str, reason: str = "") -> Ban:
     if group is not None:
         memberships = memberships.filter(group=group)
     for membership in await memberships:
-        if covers(domain, membership.actor.host):
+        if domain_covers(domain, membership.actor.url):
             await membership.delete()
     return ban
 
@@ -73,13 +72,24 @@ async def unban(group: Group | None, who: str) -> None:
         actor_url = target if target.startswith("http") else (await find_actor(target)).url
         deleted = await query.filter(actor_url=actor_url).delete()
     else:
-        deleted = await query.filter(domain=normalize_host(target)).delete()
+        deleted = await query.filter(domain=_domain(target)).delete()
     if not deleted:
         raise NotFound(f"no ban on {who}{_where(group)}")
 
 
 async def list_bans(group: Group | None) -> list[Ban]:
     return await Ban.filter(group=group).order_by("id")
+
+
+def _domain(text: str) -> str:
+    """The canonical spelling bans are stored in, whatever spelling the admin typed."""
+    try:
+        domain = canonical_host(text)
+    except InvalidHost as exc:
+        raise InvalidValue(str(exc)) from None
+    if "." not in domain and not domain.startswith("["):
+        raise InvalidValue(f"not a domain: {text!r} (a whole top-level domain cannot be banned)")
+    return domain
 
 
 def _where(group: Group | None) -> str:

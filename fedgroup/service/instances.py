@@ -9,7 +9,6 @@ mark and makes what we owe it due at once, so a server back from the dead catche
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -22,22 +21,6 @@ PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def host_of(url: str) -> str:
-    """The instance a URL belongs to: lowercased host, with the port when it is not the
-    scheme's default (`127.0.0.5:8123` and `mastodon.social` are different instances).
-    Empty for a URL without a host."""
-    try:
-        parts = urlsplit(url.strip())
-        hostname = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return ""
-    if ":" in hostname:
-        hostname = f"[{hostname}]"
-    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
-    return f"{hostname}:{port}" if port is not None and port != default else hostname
 
 
 async def _instance(host: str) -> Instance:

@@ -15,14 +15,14 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from ..activitypub import builders
-from ..activitypub.actor_docs import host_of
 from ..activitypub.actors import group_urls
+from ..activitypub.hosts import authority_or_none
 from ..config import Settings
-from ..policy import covers
 from ..storage.models import Ban, Group, Membership, MembershipMode, MembershipState, RemoteActor
 from .errors import InvalidValue, NotFound
 from .ids import derived_id, new_activity_id
 from .outbound import queue_activity
+from .policies import domain_covers
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ class FollowOutcome:
 async def is_banned(group: Group, actor_url: str) -> bool:
     """Banned from this group or from the whole server, by actor or by domain."""
     bans = await Ban.filter(Q(group_id=group.id) | Q(group_id=None))
-    host = host_of(actor_url)
     return any(
-        (ban.actor_url and ban.actor_url == actor_url) or (ban.domain and covers(ban.domain, host))
+        (ban.actor_url and ban.actor_url == actor_url)
+        or (ban.domain and domain_covers(ban.domain, actor_url))
         for ban in bans
     )
 
@@ -118,7 +118,9 @@ async def find_actor(who: str) -> RemoteActor:
         if handle.count("@") != 1:
             raise InvalidValue(f"not a handle or actor URL: {who!r} (expected @name@host)")
         name, host = handle.split("@")
-        actor = await RemoteActor.get_or_none(preferred_username=name, host=host.lower())
+        actor = await RemoteActor.get_or_none(
+            preferred_username=name, host=authority_or_none(host) or host.lower()
+        )
     if actor is None:
         raise NotFound(f"no known actor {who}")
     return actor

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from ..activitypub.fetch import FetchError
+from ..activitypub.hosts import authority_or_none
 from ..activitypub.signed_fetch import Fetcher
 from ..storage.models import Instance
 
@@ -62,14 +63,14 @@ async def _fetch_software(fetcher: Fetcher, origin: str) -> tuple[str | None, st
 async def learn_software(fetcher: Fetcher, actor_url: str) -> Instance:
     """The Instance row for an actor's server, with its software known if it says."""
     parts = urlsplit(actor_url)
-    host = parts.netloc.lower()
+    host = authority_or_none(actor_url) or ""
     instance, _ = await Instance.get_or_create(host=host)
     fresh = instance.nodeinfo_fetched_at and (
         datetime.now(UTC) - instance.nodeinfo_fetched_at < REFRESH_AFTER
     )
     if fresh:
         return instance
-    name, version = await _fetch_software(fetcher, f"{parts.scheme}://{parts.netloc}")
+    name, version = await _fetch_software(fetcher, f"{parts.scheme}://{host}")
     instance.software = name or instance.software
     instance.software_version = version or instance.software_version
     instance.nodeinfo_fetched_at = datetime.now(UTC)

@@ -18,10 +18,11 @@ from tortoise.functions import Count, Min
 from tortoise.transactions import in_transaction
 
 from ..activitypub import ldsig
+from ..activitypub.hosts import authority_or_none
 from ..activitypub.jsonld import JsonLdProcessingError
 from ..activitypub.keys import load_private_key
 from ..storage.models import Activity, Delivery, DeliveryState, Group, Instance
-from .instances import host_of, make_host_due
+from .instances import make_host_due
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ async def queue_activity(
             Delivery(
                 activity_id=activity.id,
                 inbox=inbox,
-                host=host_of(inbox),
+                host=authority_or_none(inbox) or "",
                 state=DeliveryState.QUEUED,
                 next_attempt_at=now,
             )
@@ -186,6 +187,7 @@ async def retry_host(host: str, *, notifier: DeliveryNotifier = delivery_notifie
     """An admin says `host` is back: clear its unreachable mark and make every delivery we
     still owe it due now, including those already given up on (whose give-up clock starts
     again). Returns how many deliveries to `host` are now due."""
+    host = authority_or_none(host) or host
     now = datetime.now(UTC)
     await Instance.filter(host=host).update(first_failure_at=None, unreachable_since=None)
     await Delivery.filter(host=host, state=DeliveryState.FAILED).update(

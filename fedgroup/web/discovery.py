@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..activitypub.actors import group_urls, instance_actor_url
+from ..activitypub.hosts import authority_or_none
 from ..activitypub.vocab import ACTIVITY_JSON
 from ..app_keys import SETTINGS
 from ..service.tombstones import tombstone_of
@@ -72,7 +73,7 @@ async def webfinger(request: web.Request) -> web.Response:
         match = _ACCT.match(resource if has_scheme else "acct:" + resource)
         if not match:
             return json_error(400, "resource must be acct:NAME@HOST or an actor URL")
-        if match["host"].lower() != settings.domain.lower():
+        if authority_or_none(match["host"]) != authority_or_none(settings.base_url):
             return json_error(404, "that account is not on this server")
         name = match["name"].lower()
         subject = f"acct:{name}@{settings.domain}"
