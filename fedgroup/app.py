@@ -15,6 +15,7 @@ from .config import Settings
 from .pipeline.claims import release_claims_of_dead_predecessor
 from .pipeline.delivery import delivery_worker
 from .pipeline.inbound import run_inbound_worker
+from .pipeline.intake import json_limits
 from .runtime import Runtime
 from .service.instance import ensure_instance_key
 from .storage.db import close_database, open_database
@@ -51,6 +52,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         max_bytes=settings.max_fetch_bytes,
         key_id=instance_actor_url(settings.base_url) + "#main-key",
         private_key_pem=key.private_key_pem,
+        json_limits=json_limits(settings),
     )
     await release_claims_of_dead_predecessor(settings.database_url)
     runtime = Runtime(instance_key=key, fetcher=fetcher)

@@ -34,8 +34,10 @@ class Settings:
     allow_private_network: bool = False
     max_inbox_bytes: int = 1_048_576
     max_fetch_bytes: int = 1_048_576
-    signature_max_age: int = 3600
-    signature_max_future: int = 300
+    signature_max_age: int = 3900
+    signature_max_future: int = 3600
+    max_json_depth: int = 32
+    max_json_items: int = 1000
     max_icon_bytes: int = 2_097_152
     delivery_concurrency: int = 32
     delivery_per_host: int = 2
@@ -134,6 +136,8 @@ _INT_RANGES = {
     "max_fetch_bytes": (1024, 64 * 1_048_576),
     "signature_max_age": (60, 7 * 24 * 3600),
     "signature_max_future": (0, 24 * 3600),
+    "max_json_depth": (8, 512),
+    "max_json_items": (16, 1_000_000),
     "max_icon_bytes": (1024, 64 * 1_048_576),
     "delivery_concurrency": (1, 1024),
     "delivery_per_host": (1, 256),

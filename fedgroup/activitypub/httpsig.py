@@ -74,10 +74,11 @@ PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePri
 VerifyingKey = PublicKey | bytes
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
-# Lemmy and Fedify accept signatures up to an hour old; Mastodon allows created + 5 min expiry
-# plus an hour of clock skew. Five minutes ahead absorbs ordinary clock drift.
-DEFAULT_MAX_AGE = 3600
-DEFAULT_MAX_FUTURE = 300
+# Mastodon, the most lenient peer, accepts a signature until `created` + 5 min expiry + 1 h of
+# clock skew (65 minutes) and up to an hour in the future; we match it, or a peer whose clock
+# is off by half an hour is refused by us alone. Settings make both bounds tighter or looser.
+DEFAULT_MAX_AGE = 3900
+DEFAULT_MAX_FUTURE = 3600
 
 _RFC9421_LABEL = "sig1"
 _MAX_FIELD = 16 * 1024  # longer signature headers are refused before any parsing

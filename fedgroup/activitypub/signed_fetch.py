@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urldefrag
 
 import aiohttp
 
-from .fetch import BadResponse, Fetched, fetch_bytes, fetch_json
+from .fetch import BadResponse, Fetched, OriginMismatch, fetch_bytes, fetch_json
 from .httpsig import Scheme, sign_request
+from .jsonparse import DEFAULT_LIMITS, JsonLimits
 from .keys import load_private_key
 
 
@@ -26,6 +28,7 @@ class Fetcher:
     max_bytes: int
     key_id: str
     private_key_pem: str
+    json_limits: JsonLimits = DEFAULT_LIMITS
 
     def _signer(self, scheme: Scheme):
         key = load_private_key(self.private_key_pem)
@@ -48,12 +51,30 @@ class Fetcher:
                     signer=self._signer(scheme),
                     max_bytes=self.max_bytes,
                     expect_same_origin_id=expect_same_origin_id,
+                    limits=self.json_limits,
                 )
             except BadResponse as exc:
                 # A peer refusing our draft-cavage signature gets one knock with RFC 9421.
                 if exc.status not in (400, 401) or scheme == "rfc9421":
                     raise
         raise AssertionError("unreachable: the last scheme re-raises")
+
+    async def get_document(self, url: str) -> dict[str, Any]:
+        """The document that lives at `url`: its `id` is `url`, or else the document is
+        fetched again at its own id and must say that id there.
+
+        A server may serve any JSON at any path (an uploaded file, a profile field's link),
+        and that JSON may claim any id on the same origin: what it says is believed only
+        as served at the id it claims. Fragments are not part of the comparison.
+        """
+        document = await self.get_json(url)
+        claimed = document["id"]
+        if urldefrag(claimed)[0] == urldefrag(url)[0]:
+            return document
+        again = await self.get_json(claimed)
+        if urldefrag(again["id"])[0] != urldefrag(claimed)[0]:
+            raise OriginMismatch(f"{url} sent a document for {claimed[:200]}, which says otherwise")
+        return again
 
     async def get_bytes(self, url: str, *, accept: str = "application/json") -> Fetched:
         """Any small document (NodeInfo), same limits, unsigned: NodeInfo is public."""

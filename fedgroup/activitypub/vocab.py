@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -58,3 +59,43 @@ def ids_of(values: Iterable[Any]) -> list[str]:
 def is_public(addresses: Iterable[Any]) -> bool:
     """Whether any addressee is the public collection, in any of its spellings."""
     return any(a in PUBLIC_ALIASES for a in ids_of(addresses))
+
+
+def types_of(doc: Any) -> list[str]:
+    """The types of a document: `type` is a set in JSON-LD (`"Note"` or `["Note", "Article"]`)."""
+    if not isinstance(doc, dict):
+        return []
+    return [t for t in as_list(doc.get("type")) if isinstance(t, str)]
+
+
+def type_in(doc: Any, known: Collection[str]) -> str | None:
+    """The first of the document's types that is in `known`: the one we act on, or None."""
+    return next((t for t in types_of(doc) if t in known), None)
+
+
+def has_type(doc: Any, name: str) -> bool:
+    """Whether `name` is among the document's types."""
+    return name in types_of(doc)
+
+
+MAX_URL_LENGTH = 2048
+
+
+def http_url(value: Any) -> str | None:
+    """`value` if it is an absolute http(s) URL we may store, fetch or link to, else None.
+
+    Anything else (`javascript:`, `data:`, relative, with spaces or control characters, or
+    longer than we store) is None: the one test for URLs taken from remote documents.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_LENGTH:
+        return None
+    if any(ch <= " " or ch == "\x7f" for ch in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        hostname, _port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not hostname:
+        return None
+    return value

@@ -1,52 +1,62 @@
 """Accepting an inbound activity: verify who sent it, check origins, store it, then answer.
 
-The order matters. Cheap checks come first (shape, signature header, freshness, digest,
-domain blocks), so a blocked or malformed request costs no network request. Then the key
-is resolved and the signature verified (one refetch for rotated keys). Then origins: the
-key's owner must be the activity's actor, and the activity's id must be on the actor's
-origin (FEP-fe34). A forwarded activity (signed by someone else) is accepted only with a
-verifying embedded LD signature or FEP-8b32 proof by the actor, or as fetched from its
-origin. Only then is it stored, deduplicated on id, and only then do we answer 202: a
-crash after that loses nothing, because the inbound worker picks stored rows up.
+Each step below is one function, run in this order; each refuses with an `InboxRefusal`:
+
+1. `parse_activity`: one JSON parse with limits on depth and width, then the shape we need
+   (an http(s) id, a type, an actor). 400.
+2. `read_claim`: the signature header (coverage, freshness, digest, made for our host). No
+   key, no network. 401.
+3. `check_domains`: the key's and the actor's domain are not blocked, so a blocked domain
+   costs us no network request. 403.
+4. `check_origin`: the activity's id is on the actor's origin (FEP-fe34). 403.
+5. `verify_signer`: the key is resolved and the signature verified (one refetch for rotated
+   keys). Nothing is looked up in, or written to, our database before this has passed:
+   neither whether the activity is known (an oracle) nor the key's owner (a cost). 401.
+6. `trusted_document`: when the signer is not the actor (inbox forwarding), the activity is
+   believed only with a verifying embedded LD signature or FEP-8b32 proof by the actor, or
+   as fetched from its origin. 401.
+7. `store_inbound`: stored, deduplicated on id; only then do we answer 202. A crash after
+   that loses nothing, because the inbound worker picks stored rows up.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from tortoise.exceptions import IntegrityError
 
 from ..activitypub import jsonld, ldsig, proof
-from ..activitypub.actor_docs import actor_of, host_of
-from ..activitypub.fetch import FetchError, same_origin
-from ..activitypub.httpsig import SignatureError, parse_request_signature
+from ..activitypub.actor_docs import actor_of
+from ..activitypub.fetch import FetchError
+from ..activitypub.hosts import authority_or_none, host_or_none, same_origin
+from ..activitypub.httpsig import SignatureClaim, SignatureError
+from ..activitypub.jsonparse import JsonLimits, JsonShapeError, parse_json
 from ..activitypub.signed_fetch import Fetcher
-from ..activitypub.vocab import id_of
+from ..activitypub.vocab import has_type, http_url, id_of, type_in, types_of
 from ..config import Settings
-from ..service.actors import ActorLookupError, resolve_key
-from ..service.instances import host_of as instance_host
+from ..service.actors import ActorLookupError, ResolvedKey, remember_key, resolve_key
 from ..service.instances import learn_scheme_from_inbound, mark_alive
 from ..service.policies import host_is_blocked
-from ..service.signatures import UnverifiedSignature, verified_signer
+from ..service.signatures import UnverifiedSignature, read_signature, verified_signer
 from ..storage.models import Activity, Group
+from .handlers import HANDLERS
 
 log = logging.getLogger(__name__)
 
 
 class InboxRefusal(Exception):
-    """The request is refused; `status` is the HTTP answer, `reason` a short log line."""
+    """The request is refused: `status` is the HTTP answer and `reason` what the sender is
+    told; `detail` is what only our log says (never our network's view of their hosts)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.detail = detail or reason
 
 
 @dataclass(frozen=True)
@@ -56,50 +66,93 @@ class InboxResult:
     activity_id: str | None = None
 
 
-def parse_activity(body: bytes) -> dict[str, Any]:
+def json_limits(settings: Settings) -> JsonLimits:
+    return JsonLimits(max_depth=settings.max_json_depth, max_items=settings.max_json_items)
+
+
+def parse_activity(body: bytes, limits: JsonLimits) -> dict[str, Any]:
     """The JSON body as an activity with an id, a type and an actor, or a 400."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InboxRefusal(400, "body is not JSON") from None
+        doc = parse_json(body, limits)
+    except JsonShapeError as exc:
+        raise InboxRefusal(400, exc.reason) from None
     if not isinstance(doc, dict):
         raise InboxRefusal(400, "body is not a JSON object")
-    ident = doc.get("id")
-    if not isinstance(ident, str) or urlsplit(ident).scheme not in {"http", "https"}:
+    if not http_url(doc.get("id")):
         raise InboxRefusal(400, "activity has no http(s) id")
-    if not isinstance(doc.get("type"), str):
+    if not types_of(doc):
         raise InboxRefusal(400, "activity has no type")
-    actor = actor_of(doc)
-    if not actor or urlsplit(actor).scheme not in {"http", "https"}:
+    if not http_url(actor_of(doc)):
         raise InboxRefusal(400, "activity has no actor")
     return doc
 
 
-async def _key_of(fetcher: Fetcher, key_id: str | None, actor: str, kind: type) -> Any:
-    """The actor's own key of the given type named by an embedded signature, if any."""
-    if not key_id:
-        return None
+def read_claim(
+    settings: Settings, *, method: str, url: str, headers: Mapping[str, str], body: bytes
+) -> SignatureClaim:
+    """The signature claim, checked without any key (see service.signatures)."""
     try:
-        key = await resolve_key(fetcher, key_id)
-    except ActorLookupError:
-        return None
-    return key.public_key if key.owner == actor and isinstance(key.public_key, kind) else None
+        return read_signature(settings, method=method, url=url, headers=headers, body=body)
+    except SignatureError as exc:
+        raise InboxRefusal(401, f"signature: {exc.reason}") from None
+
+
+async def check_domains(claim: SignatureClaim, actor: str) -> None:
+    """Neither the key's nor the actor's domain may be blocked (in any spelling); a host no
+    rule could name is refused outright, or it would pass every rule."""
+    key_host, actor_host = host_or_none(claim.key_id), host_or_none(actor)
+    if key_host is None:
+        raise InboxRefusal(401, "signature: keyId names no valid host")
+    if actor_host is None:
+        raise InboxRefusal(400, "actor names no valid host")
+    if await host_is_blocked(key_host, actor_host):
+        raise InboxRefusal(403, "domain is blocked")
+
+
+def check_origin(doc: dict[str, Any], actor: str) -> None:
+    """The activity's id must be on its actor's origin."""
+    if not same_origin(doc["id"], actor):
+        raise InboxRefusal(403, "activity id is not on the actor's origin")
+
+
+async def verify_signer(fetcher: Fetcher, claim: SignatureClaim) -> str:
+    """The actor whose key made the signature (see service.signatures)."""
+    try:
+        return await verified_signer(fetcher, claim)
+    except UnverifiedSignature as exc:
+        raise InboxRefusal(401, exc.reason, exc.detail) from None
+
+
+async def _keys_named(fetcher: Fetcher, key_id: str | None, actor: str) -> list[ResolvedKey]:
+    """The actor's own keys an embedded signature names, if any."""
+    if not key_id:
+        return []
+    try:
+        keys = await resolve_key(fetcher, key_id)
+    except ActorLookupError as exc:
+        log.info("embedded signature key unavailable: %s", exc.reason)
+        return []
+    return [key for key in keys if key.owner == actor]
 
 
 async def _embedded_signature_by(
     fetcher: Fetcher, doc: dict[str, Any], actor: str
 ) -> dict[str, Any] | None:
     """The activity as covered by a verifying embedded proof or LD signature by `actor`."""
-    ed_key = await _key_of(
-        fetcher, proof.proof_verification_method(doc), actor, ed25519.Ed25519PublicKey
-    )
-    if ed_key is not None and proof.verify_proof(doc, ed_key):
-        return doc  # JCS covers every byte of the document
-    rsa_key = await _key_of(fetcher, ldsig.signature_creator(doc), actor, rsa.RSAPublicKey)
-    if rsa_key is not None and ldsig.verify_document(doc, rsa_key):
-        # Only what the signature covers may be trusted: terms outside every context
-        # are dropped by canonicalization, so a forwarder could have changed them.
-        return jsonld.compact_known_terms(doc)
+    for key in await _keys_named(fetcher, proof.proof_verification_method(doc), actor):
+        if isinstance(key.public_key, ed25519.Ed25519PublicKey) and proof.verify_proof(
+            doc, key.public_key
+        ):
+            await remember_key(key)
+            return doc  # JCS covers every byte of the document
+    for key in await _keys_named(fetcher, ldsig.signature_creator(doc), actor):
+        if isinstance(key.public_key, rsa.RSAPublicKey) and ldsig.verify_document(
+            doc, key.public_key
+        ):
+            await remember_key(key)
+            # Only what the signature covers may be trusted: terms outside every context
+            # are dropped by canonicalization, so a forwarder could have changed them.
+            return jsonld.compact_known_terms(doc)
     return None
 
 
@@ -108,13 +161,28 @@ async def _fetched_from_origin(
 ) -> dict[str, Any] | None:
     """The activity as its origin serves it, if it does and it says the same actor."""
     try:
-        fetched = await fetcher.get_json(doc["id"])
+        fetched = await fetcher.get_document(doc["id"])
     except FetchError as exc:
         log.info("forwarded activity %s not fetchable: %s", doc["id"], exc.reason)
         return None
     if fetched.get("id") != doc["id"] or actor_of(fetched) != actor:
         return None
     return fetched
+
+
+async def trusted_document(
+    fetcher: Fetcher, doc: dict[str, Any], actor: str, signer: str
+) -> dict[str, Any]:
+    """The activity as we may believe it: as received when its actor signed the request,
+    else as vouched for by the actor's embedded signature, or as its origin serves it."""
+    if signer == actor:
+        return doc
+    trusted = await _embedded_signature_by(fetcher, doc, actor)
+    if trusted is None:
+        trusted = await _fetched_from_origin(fetcher, doc, actor)
+    if trusted is None:
+        raise InboxRefusal(401, f"signed by {signer}, not by the actor {actor}")
+    return trusted
 
 
 async def receive_activity(
@@ -128,61 +196,42 @@ async def receive_activity(
     group: Group | None,
 ) -> InboxResult:
     """Verify and store one inbound activity; raises InboxRefusal for anything refused."""
-    doc = parse_activity(body)
+    doc = parse_activity(body, json_limits(settings))
     actor = actor_of(doc) or ""
+    claim = read_claim(settings, method=method, url=url, headers=headers, body=body)
+    await check_domains(claim, actor)
+    check_origin(doc, actor)
     try:
-        claim = parse_request_signature(
-            method,
-            url,
-            headers,
-            has_body=True,
-            body=body,
-            now=time.time(),
-            max_age=settings.signature_max_age,
-            max_future=settings.signature_max_future,
-        )
-    except SignatureError as exc:
-        raise InboxRefusal(401, f"signature: {exc.reason}") from None
-    if await host_is_blocked(host_of(claim.key_id), host_of(actor)):
-        raise InboxRefusal(403, "domain is blocked")
-    if not same_origin(doc["id"], actor):
-        raise InboxRefusal(403, "activity id is not on the actor's origin")
-    if await Activity.exists(ap_id=doc["id"]):
-        # A repeat changes nothing; verifying it again would only cost us a key lookup.
-        return InboxResult(stored=False, duplicate=True, activity_id=doc["id"])
-
-    try:
-        signer = await verified_signer(fetcher, claim)
-    except UnverifiedSignature as exc:
+        signer = await verify_signer(fetcher, claim)
+    except InboxRefusal:
         if _is_self_delete(doc, actor):
             # A deleted account's key is gone (410); there is nothing of theirs to verify.
             log.info("unverifiable self-delete of %s dropped", actor)
             return InboxResult(stored=False, activity_id=doc["id"])
-        raise InboxRefusal(401, exc.reason) from None
-    if signer != actor:
-        trusted = await _embedded_signature_by(fetcher, doc, actor)
-        if trusted is None:
-            trusted = await _fetched_from_origin(fetcher, doc, actor)
-        if trusted is None:
-            raise InboxRefusal(401, f"signed by {signer}, not by the actor {actor}")
-        doc = trusted
+        raise
+    doc = await trusted_document(fetcher, doc, actor, signer)
     result = await store_inbound(doc, group)
     # Whatever a server sends us proves it is up: deliveries to it resume at once.
-    await mark_alive(instance_host(signer))
-    await learn_scheme_from_inbound(instance_host(signer), claim.scheme)
+    signer_instance = authority_or_none(signer) or ""
+    await mark_alive(signer_instance)
+    await learn_scheme_from_inbound(signer_instance, claim.scheme)
     return result
 
 
 def _is_self_delete(doc: dict[str, Any], actor: str) -> bool:
-    return doc.get("type") == "Delete" and id_of(doc.get("object")) == actor
+    return has_type(doc, "Delete") and id_of(doc.get("object")) == actor
 
 
 async def store_inbound(doc: dict[str, Any], group: Group | None) -> InboxResult:
-    """Store a verified activity for the inbound worker, once per id."""
+    """Store a verified activity for the inbound worker, once per id.
+
+    Its type is the one we handle among the types it lists (`type` is a set in JSON-LD).
+    """
+    kind = type_in(doc, HANDLERS) or next(iter(types_of(doc)), "")
     try:
         await Activity.create(
             ap_id=doc["id"],
-            type=doc["type"][:32],
+            type=kind[:32],
             actor=actor_of(doc) or "",
             object_id=(id_of(doc.get("object")) or "")[:2048] or None,
             inbound=True,

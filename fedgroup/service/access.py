@@ -6,15 +6,14 @@ the group has an accepted member, because that server will show them only to fol
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
-from ..activitypub.actor_docs import host_of
-from ..activitypub.httpsig import SignatureError, parse_request_signature
+from ..activitypub.hosts import authority_or_none
+from ..activitypub.httpsig import SignatureError
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
 from ..storage.models import Group, Membership, MembershipState, Visibility
-from .signatures import UnverifiedSignature, verified_signer
+from .signatures import UnverifiedSignature, read_signature, verified_signer
 
 
 async def may_read(
@@ -34,18 +33,10 @@ async def may_read(
     if group.visibility == Visibility.PUBLIC and public_content:
         return True
     try:
-        claim = parse_request_signature(
-            "GET",
-            url,
-            headers,
-            has_body=False,
-            now=time.time(),
-            max_age=settings.signature_max_age,
-            max_future=settings.signature_max_future,
-        )
+        claim = read_signature(settings, method="GET", url=url, headers=headers, body=None)
         signer = await verified_signer(fetcher, claim)
     except (SignatureError, UnverifiedSignature):
         return False
     return await Membership.exists(
-        group=group, state=MembershipState.ACCEPTED, actor__host=host_of(signer)
+        group=group, state=MembershipState.ACCEPTED, actor__host=authority_or_none(signer) or ""
     )

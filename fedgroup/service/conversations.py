@@ -96,7 +96,7 @@ async def resolve_object(fetcher: Fetcher, activity: dict[str, Any]) -> dict[str
     if isinstance(obj, dict) and same_origin(object_id, actor):
         return obj
     try:
-        return await fetcher.get_json(object_id)
+        return await fetcher.get_document(object_id)
     except FetchError as exc:
         raise Refused(f"object {object_id} not fetchable from its origin: {exc.reason}") from None
 

@@ -38,7 +38,7 @@ async def _receive(request: web.Request, group: Group | None) -> web.Response:
         log.info(
             "inbox refused status=%d reason=%s remote=%s path=%s",
             refusal.status,
-            refusal.reason,
+            refusal.detail,
             request.remote,
             request.path,
         )

@@ -31,12 +31,17 @@ async def post_signed(
     now: float | None = None,
     tamper_body: bytes | None = None,
     drop_headers: tuple[str, ...] = (),
+    signed_for: str | None = None,
 ) -> Answer:
-    """Sign `activity` as `actor` of `remote` and POST it; optionally break it on the way."""
+    """Sign `activity` as `actor` of `remote` and POST it; optionally break it on the way.
+
+    `signed_for` signs for another URL than the one posted to (its `Host` is sent along),
+    as a replayed request made for another server's inbox would be.
+    """
     body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
     headers = sign_request(
         "POST",
-        url,
+        signed_for or url,
         {"Content-Type": "application/activity+json"},
         body,
         key_id=key_id or remote.key_id(actor),
