@@ -42,6 +42,7 @@ from fedgroup.storage.models import (
     Membership,
     MembershipState,
     RemoteActor,
+    StoredObject,
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "fedgroup/storage/migrations"
@@ -248,6 +249,37 @@ async def check_hosts_made_canonical() -> None:
         assert rule_for(host, await domain_rules()) is not None, spelling
 
 
+ANN = "https://social.example/users/ann"
+ROWS_WITH_A_THREAD = {
+    **ROWS_AT_0001,
+    "objects": [
+        {
+            "id": n, "ap_id": f"{ANN}/statuses/{n}", "type": "Note", "attributed_to": ANN,
+            "group_id": 1, "in_reply_to": f"{ANN}/statuses/{n - 1}" if n > 1 else None,
+            "content_html": f"<p>post {n}</p>", "document": "{}", "deleted": False,
+            "created_at": NOW,
+        }
+        for n in (1, 2, 3)
+    ],
+}
+
+
+async def check_thread_from_0003() -> None:
+    """0004 indexes a group's posts by what they answer; the posts are all still there and
+    found by the queries the pages make."""
+    starters = await StoredObject.filter(group_id=1, in_reply_to__isnull=True)
+    assert [o.ap_id for o in starters] == [f"{ANN}/statuses/1"]
+    answers = await StoredObject.filter(group_id=1, in_reply_to=f"{ANN}/statuses/2")
+    assert [o.content_html for o in answers] == ["<p>post 3</p>"]
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        sql = "SELECT indexdef AS d FROM pg_indexes WHERE tablename = 'objects'"
+    else:
+        sql = "SELECT sql AS d FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'"
+    _, rows = await conn.execute_query(sql)
+    assert any("group_id" in (r["d"] or "") and "in_reply_to" in (r["d"] or "") for r in rows)
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -258,6 +290,9 @@ UPGRADE_CASES = [
         UpgradeCase("0002_group_tombstones", HOSTS_AS_0002_SPELT_THEM),
         check_hosts_made_canonical,
         id="0003",
+    ),
+    pytest.param(
+        UpgradeCase("0003_canonical_hosts", ROWS_WITH_A_THREAD), check_thread_from_0003, id="0004"
     ),
 ]
 

@@ -245,6 +245,9 @@ class StoredObject(Model):
 
     class Meta:
         table = "objects"
+        # A group's conversation starters (in_reply_to NULL) and the answers to a post,
+        # newest first by id: what group and post pages ask on every visit.
+        indexes = (("group_id", "in_reply_to"),)
 
 
 class Delivery(Model):
