@@ -45,6 +45,7 @@ class Settings:
     unreachable_after: int = 24 * 3600
     accept_non_members: bool = False
     group_name_reuse_after: int = 30 * 24 * 3600
+    join_lookup_timeout: int = 8
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -144,6 +145,7 @@ _INT_RANGES = {
     "delivery_give_up_after": (60, 365 * 24 * 3600),
     "unreachable_after": (60, 365 * 24 * 3600),
     "group_name_reuse_after": (0, 100 * 365 * 24 * 3600),
+    "join_lookup_timeout": (1, 60),
 }
 KNOWN_SETTINGS = tuple(f.name for f in fields(Settings) if f.name != "extra")
 

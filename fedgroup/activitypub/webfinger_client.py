@@ -140,6 +140,33 @@ def actor_link(jrd: Mapping[str, Any]) -> str | None:
     return None
 
 
+async def fetch_jrd(
+    session: aiohttp.ClientSession,
+    handle: Handle,
+    *,
+    allow_private: bool,
+    signer: Signer | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    connect_timeout: float = 5,
+    total_timeout: float = 15,
+    max_redirects: int = 3,
+) -> tuple[dict[str, Any], str]:
+    """The WebFinger answer (JRD) for `handle` and the URL it finally came from."""
+    fetched = await fetch_bytes(
+        session,
+        webfinger_url(handle, allow_private=allow_private),
+        allow_private=allow_private,
+        signer=signer,
+        accept="application/jrd+json, application/json",
+        content_types=JRD_CONTENT_TYPES,
+        max_bytes=max_bytes,
+        connect_timeout=connect_timeout,
+        total_timeout=total_timeout,
+        max_redirects=max_redirects,
+    )
+    return parse_json_object(fetched), fetched.url
+
+
 async def resolve_handle(
     session: aiohttp.ClientSession,
     handle: str,
@@ -157,19 +184,17 @@ async def resolve_handle(
     applies the SSRF guard and origin rule to it like to any other URL.
     """
     parsed = parse_handle(handle)
-    fetched = await fetch_bytes(
+    jrd, _url = await fetch_jrd(
         session,
-        webfinger_url(parsed, allow_private=allow_private),
+        parsed,
         allow_private=allow_private,
         signer=signer,
-        accept="application/jrd+json, application/json",
-        content_types=JRD_CONTENT_TYPES,
         max_bytes=max_bytes,
         connect_timeout=connect_timeout,
         total_timeout=total_timeout,
         max_redirects=max_redirects,
     )
-    href = actor_link(parse_json_object(fetched))
+    href = actor_link(jrd)
     if href is None:
         raise NoActorLink(f"WebFinger for {parsed} names no ActivityPub actor")
     return href

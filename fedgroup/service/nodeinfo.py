@@ -48,13 +48,19 @@ def parse_software(doc: object) -> tuple[str | None, str | None]:
     )
 
 
+async def read_software(fetcher: Fetcher, origin: str) -> tuple[str | None, str | None]:
+    """(name, version) from the NodeInfo of the server at `origin`; `FetchError` or
+    `ValueError` when it cannot be read. Nothing is stored."""
+    links = json.loads((await fetcher.get_bytes(origin + "/.well-known/nodeinfo")).body)
+    href = _nodeinfo_href(links)
+    if href is None:
+        return None, None
+    return parse_software(json.loads((await fetcher.get_bytes(href)).body))
+
+
 async def _fetch_software(fetcher: Fetcher, origin: str) -> tuple[str | None, str | None]:
     try:
-        links = json.loads((await fetcher.get_bytes(origin + "/.well-known/nodeinfo")).body)
-        href = _nodeinfo_href(links)
-        if href is None:
-            return None, None
-        return parse_software(json.loads((await fetcher.get_bytes(href)).body))
+        return await read_software(fetcher, origin)
     except (FetchError, ValueError) as exc:
         log.info("nodeinfo of %s unavailable: %s", origin, getattr(exc, "reason", exc))
         return None, None

@@ -104,11 +104,15 @@ class FakeInstance:
         software: str = "mastodon",
         software_version: str = "4.3.0",
         key_size: int = 2048,
+        subscribe_path: str | None = None,
     ) -> None:
         self.address = address or next_loopback_address()
         self.hostname = hostname or self.address
         self.software = software
         self.software_version = software_version
+        # Where its users follow a remote account (`/authorize_interaction?uri={uri}` on
+        # Mastodon), published in WebFinger answers as the OStatus subscribe template.
+        self.subscribe_path = subscribe_path
         self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
         self.public_key_pem = (
             self.private_key.public_key()
@@ -358,6 +362,13 @@ class FakeInstance:
                 },
             ],
         }
+        if self.subscribe_path is not None:
+            jrd["links"].append(
+                {
+                    "rel": "http://ostatus.org/schema/1.0/subscribe",
+                    "template": self.url(self.subscribe_path),
+                }
+            )
         return web.Response(text=json.dumps(jrd), content_type="application/jrd+json")
 
     def _nodeinfo(self) -> dict[str, Any]:
