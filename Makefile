@@ -15,7 +15,7 @@ CONFORMANCE_CORPUS ?=
 PYTEST_ARGS ?=
 PYTEST_CORPUS := $(if $(CONFORMANCE_CORPUS),--conformance-corpus=$(CONFORMANCE_CORPUS))
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench lock clean messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: $(TEST_STAMP)
 ## Re-resolve pyproject.toml's ranges against PyPI into constraints.txt (on purpose, reviewed).
 lock:
 	PYTHON=$(PYTHON) scripts/refresh-constraints
+
+## Rewrite the catalog of the pages' strings (fedgroup/web/locale/messages.pot) for translators.
+messages: $(RUN_STAMP)
+	$(BIN)/python -m fedgroup.web.catalog
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

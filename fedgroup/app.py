@@ -10,7 +10,7 @@ from . import __version__
 from .activitypub.actors import instance_actor_url
 from .activitypub.netguard import make_client_session
 from .activitypub.signed_fetch import Fetcher
-from .app_keys import HTTP_CLIENT, RUNTIME, SETTINGS
+from .app_keys import FOLLOW_ROUTER, HTTP_CLIENT, RUNTIME, SETTINGS
 from .config import Settings
 from .pipeline.claims import release_claims_of_dead_predecessor
 from .pipeline.delivery import delivery_worker
@@ -18,9 +18,11 @@ from .pipeline.inbound import run_inbound_worker
 from .pipeline.intake import json_limits
 from .runtime import Runtime
 from .service.instance import ensure_instance_key
+from .service.joining import FollowRouter
 from .storage.db import close_database, open_database
-from .web import discovery, groups, inbox, instance, objects
-from .web.middleware import access_logging, forwarded_headers
+from .web import discovery, feeds, groups, inbox, instance, objects, pages
+from .web.middleware import access_logging, forwarded_headers, security_headers
+from .web.templating import content_security_policy, setup_pages
 
 USER_AGENT = f"fedgroup/{__version__}"
 
@@ -57,6 +59,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     await release_claims_of_dead_predecessor(settings.database_url)
     runtime = Runtime(instance_key=key, fetcher=fetcher)
     app[RUNTIME] = runtime
+    app[FOLLOW_ROUTER] = FollowRouter(fetcher, timeout=settings.join_lookup_timeout)
     runtime.start("inbound", lambda: run_inbound_worker(settings, fetcher, runtime.inbound_ready))
     runtime.start("delivery", delivery_worker(settings, app[HTTP_CLIENT], key).run)
     yield
@@ -66,7 +69,11 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application; nothing touches the network until it starts."""
     app = web.Application(
-        middlewares=[forwarded_headers, access_logging],
+        middlewares=[
+            forwarded_headers,
+            access_logging,
+            security_headers(content_security_policy(settings)),
+        ],
         client_max_size=settings.max_inbox_bytes,
     )
     app[SETTINGS] = settings
@@ -76,4 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(groups.routes)
     app.add_routes(inbox.routes)
     app.add_routes(objects.routes)
+    app.add_routes(pages.routes)
+    app.add_routes(feeds.routes)
+    setup_pages(app, settings)
     return app

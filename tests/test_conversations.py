@@ -22,36 +22,10 @@ from fedgroup.activitypub.keys import load_public_pem
 from fedgroup.activitypub.vocab import PUBLIC
 from fedgroup.storage.models import Activity, Group, StoredObject
 from tests.fakes import FakeInstance
+from tests.fakes.members import join, start_remote
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 from tests.fakes.software import lemmy_inner, mastodon_boost_of, mentions_public
-from tests.fakes.verify import verify_signed_post
-
-
-async def start_remote(software: str, *names: str) -> FakeInstance:
-    remote = FakeInstance(software=software)
-    await remote.start()
-    for name in names:
-        remote.add_actor(name)
-    remote.verify = verify_signed_post
-    return remote
-
-
-async def join(server: FedgroupServer, remote: FakeInstance, name: str, group: str) -> None:
-    follow = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": remote.url(f"/follows/{uuid.uuid4()}"),
-        "type": "Follow",
-        "actor": remote.actor_url(name),
-        "object": server.group_url(group),
-    }
-    assert (await post_signed(remote, server.url("/inbox"), follow, actor=name)).status == 202
-
-    def accepted(post) -> bool:
-        body = post.json or {}
-        return body.get("type") == "Accept" and body["object"]["id"] == follow["id"]
-
-    await remote.wait_for(accepted, timeout=10)
 
 
 def mastodon_mention(author: FakeInstance, server: FedgroupServer, group: str, **extra: Any):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 
 from aiohttp import web
@@ -22,12 +21,11 @@ from ..storage.models import (
     Group,
     GroupTombstone,
     Membership,
-    MembershipMode,
     MembershipState,
     Visibility,
 )
+from . import pages
 from .negotiation import activity_response, json_error, wants_activity_json
-from .text import plain_text_to_html
 
 PAGE_SIZE = 20
 
@@ -62,14 +60,21 @@ def _gone(request: web.Request, tombstone: GroupTombstone) -> web.HTTPGone:
 
 @routes.get("/groups/{name}")
 async def group_actor(request: web.Request) -> web.StreamResponse:
-    """ActivityPub servers get the Group actor; a browser gets a page on how to join.
+    """ActivityPub servers get the Group actor; a browser gets the group's page.
 
     A deleted group whose `Delete` is still being delivered keeps serving its key (only),
     so that receivers can verify that Delete; then its address is 410 Gone.
     """
     settings = request.app[SETTINGS]
     name = request.match_info["name"].lower()
-    if wants_activity_json(request) and not await Group.exists(name=name):
+    if not wants_activity_json(request):
+        group = await Group.get_or_none(name=name)
+        if group is not None:
+            return await pages.group_page(request, group)
+        if await tombstone_of(name) is not None:
+            return pages.gone(request)
+        return pages.not_found(request)
+    if not await Group.exists(name=name):
         tombstone = await tombstone_of(name)
         if tombstone is not None and tombstone.public_key_pem:
             urls = group_urls(settings.base_url, tombstone.name)
@@ -77,50 +82,7 @@ async def group_actor(request: web.Request) -> web.StreamResponse:
                 retiring_group_document(urls, tombstone.name, tombstone.public_key_pem)
             )
     group = await _group_or_404(request)
-    urls = group_urls(settings.base_url, group.name)
-    if wants_activity_json(request):
-        return activity_response(actor_document(settings, group))
-    return web.Response(
-        text=_group_page(group, settings.domain, urls.actor), content_type="text/html"
-    )
-
-
-def _group_page(group: Group, domain: str, actor_url: str) -> str:
-    handle = f"@{group.name}@{domain}"
-    title = html.escape(group.display_name or group.name)
-    approval = (
-        "<p>Membership is by approval: the group's admins review each request.</p>"
-        if group.membership_mode == MembershipMode.APPROVAL
-        else ""
-    )
-    private = (
-        "<p>This is a members-only group: its posts are visible to members only.</p>"
-        if group.visibility == Visibility.MEMBERS_ONLY
-        else ""
-    )
-    rules = f"<h2>Rules</h2>{plain_text_to_html(group.rules)}" if group.rules.strip() else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<link rel="alternate" type="application/activity+json" href="{html.escape(actor_url)}">
-</head><body>
-<main>
-<h1>{title}</h1>
-<p><code>{html.escape(handle)}</code></p>
-{plain_text_to_html(group.summary)}
-{private}
-{rules}
-<h2>How to join</h2>
-<p>From Mastodon, Misskey, Friendica or any microblogging server: search for
-<code>{html.escape(handle)}</code> and follow it. Mention it in a post to post to the group.</p>
-<p>From Lemmy, Mbin or PieFed: search for
-<code>!{html.escape(group.name)}@{html.escape(domain)}</code> and subscribe.
-Posts and comments you make in the community go to every member.</p>
-{approval}
-</main>
-</body></html>
-"""
+    return activity_response(actor_document(settings, group))
 
 
 @routes.get("/groups/{name}/followers")
