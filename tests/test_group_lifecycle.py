@@ -26,7 +26,7 @@ from fedgroup.service.errors import Reserved
 from fedgroup.service.outbound import retry_host
 from fedgroup.storage.models import Activity, Delivery, DeliveryState, Group, GroupTombstone
 from tests.fakes import FakeInstance, status_sequence
-from tests.fakes.sender import post_signed
+from tests.fakes.sender import follow_group, post_signed
 from tests.fakes.server import FedgroupServer
 from tests.fakes.software import (
     lemmy_community_update,
@@ -34,25 +34,9 @@ from tests.fakes.software import (
     mastodon_deletes_account,
     mastodon_profile_update,
 )
-from tests.fakes.verify import CachingVerifier, verify_signed_post
+from tests.fakes.verify import KeyFetchingVerifier, verify_signed_post
 
 AS_JSON = {"Accept": "application/activity+json"}
-
-
-async def join(server: FedgroupServer, remote: FakeInstance, name: str, group: str) -> None:
-    remote.add_actor(name)
-    follow = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": remote.url(f"/follows/{uuid.uuid4()}"),
-        "type": "Follow",
-        "actor": remote.actor_url(name),
-        "object": server.group_url(group),
-    }
-    assert (await post_signed(remote, server.url("/inbox"), follow, actor=name)).status == 202
-    await remote.wait_for(
-        lambda p: (p.json or {}).get("type") == "Accept" and p.json["object"]["id"] == follow["id"],
-        timeout=10,
-    )
 
 
 async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -82,12 +66,14 @@ async def world(tmp_path: Path):
         lemmy = FakeInstance(software="lemmy")
         await masto.start()
         await lemmy.start()
-        masto.verify = CachingVerifier()
+        masto.add_actor("carol")
+        lemmy.add_actor("bob")
+        masto.verify = KeyFetchingVerifier()
         lemmy.verify = verify_signed_post
         try:
             for group in ("jazz", "circle"):
-                await join(server, masto, "carol", group)
-                await join(server, lemmy, "bob", group)
+                await follow_group(masto, "carol", server.group_url(group))
+                await follow_group(lemmy, "bob", server.group_url(group))
             yield server, masto, lemmy
         finally:
             await masto.close()
@@ -152,9 +138,9 @@ async def test_an_edit_that_changes_nothing_sends_nothing(world):
 
 async def test_rotated_key_is_verified_by_a_server_that_cached_the_old_one(world):
     server, masto, _lemmy = world
-    verifier: CachingVerifier = masto.verify  # type: ignore[assignment]
+    verifier: KeyFetchingVerifier = masto.verify  # type: ignore[assignment]
     key_id = server.group_url("jazz") + "#main-key"
-    old_pem = verifier.keys[key_id]
+    old_pem = verifier.keys[key_id][1]
     fetched_before = verifier.fetches.count(key_id)
     old_private = (await Group.get(name="jazz")).private_key_pem
 
@@ -168,7 +154,7 @@ async def test_rotated_key_is_verified_by_a_server_that_cached_the_old_one(world
     assert group.private_key_pem != old_private
     assert update.verified is True, "verified after refetching the key"
     assert verifier.fetches.count(key_id) == fetched_before + 1
-    assert verifier.keys[key_id] == group.public_key_pem != old_pem
+    assert verifier.keys[key_id][1] == group.public_key_pem != old_pem
     assert mastodon_profile_update(update)["publicKey"]["publicKeyPem"] == group.public_key_pem
     claim = parse_request_signature(
         "POST", masto.url(update.path), update.headers, has_body=True, body=update.body,

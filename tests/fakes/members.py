@@ -18,7 +18,7 @@ from fedgroup.service.membership import approve
 from fedgroup.storage.models import Group, Membership, MembershipMode, MembershipState, StoredObject
 
 from .instance import FakeInstance
-from .sender import post_signed
+from .sender import post_signed, send_follow, wait_accepted
 from .server import FedgroupServer
 from .verify import verify_signed_post
 
@@ -38,23 +38,11 @@ async def start_remote(software: str, *names: str, **options: Any) -> FakeInstan
 async def join(server: FedgroupServer, remote: FakeInstance, name: str, group: str) -> None:
     """`name` on `remote` follows `group` and its server receives the Accept (a group that
     needs approval gets it from its admin, as `fedgroup admin members approve` gives it)."""
-    follow = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": remote.url(f"/follows/{uuid.uuid4()}"),
-        "type": "Follow",
-        "actor": remote.actor_url(name),
-        "object": server.group_url(group),
-    }
-    assert (await post_signed(remote, server.url("/inbox"), follow, actor=name)).status == 202
+    follow = await send_follow(remote, name, server.group_url(group))
     row = await Group.get(name=group)
     if row.membership_mode == MembershipMode.APPROVAL:
         await _approve_when_requested(server, row, remote.actor_url(name))
-
-    def accepted(post) -> bool:
-        body = post.json or {}
-        return body.get("type") == "Accept" and body["object"]["id"] == follow["id"]
-
-    await remote.wait_for(accepted, timeout=10)
+    await wait_accepted(remote, follow)
 
 
 async def _approve_when_requested(server: FedgroupServer, group: Group, actor: str) -> None:

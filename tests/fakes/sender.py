@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,3 +68,45 @@ async def post_unsigned(url: str, activity: dict[str, Any] | bytes) -> Answer:
         ) as response,
     ):
         return Answer(response.status, await response.text())
+
+
+async def send_follow(
+    remote: FakeInstance, actor: str, group_url: str, *, inbox: str | None = None
+) -> dict[str, Any]:
+    """`actor` of `remote` sends a Follow of the group (to the shared inbox of the group's
+    server unless `inbox` is given); returns the Follow once it is accepted with 202."""
+    follow = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": remote.url(f"/follows/{uuid.uuid4()}"),
+        "type": "Follow",
+        "actor": remote.actor_url(actor),
+        "object": group_url,
+    }
+    target = inbox or group_url.split("/groups/", 1)[0] + "/inbox"
+    answer = await post_signed(remote, target, follow, actor=actor)
+    assert answer.status == 202, answer
+    return follow
+
+
+async def wait_accepted(remote: FakeInstance, follow: dict[str, Any]) -> None:
+    """Until the group's Accept of this Follow reaches `remote`."""
+
+    def accepted(post) -> bool:
+        body = post.json or {}
+        inner = body.get("object")
+        return (
+            body.get("type") == "Accept"
+            and isinstance(inner, dict)
+            and inner.get("id") == follow["id"]
+        )
+
+    await remote.wait_for(accepted, timeout=10)
+
+
+async def follow_group(
+    remote: FakeInstance, actor: str, group_url: str, *, inbox: str | None = None
+) -> dict[str, Any]:
+    """Follow an open group and wait for its Accept, over HTTP only (any server process)."""
+    follow = await send_follow(remote, actor, group_url, inbox=inbox)
+    await wait_accepted(remote, follow)
+    return follow
