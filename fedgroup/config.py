@@ -44,6 +44,7 @@ class Settings:
     delivery_give_up_after: int = 7 * 24 * 3600
     unreachable_after: int = 24 * 3600
     accept_non_members: bool = False
+    authorized_fetch: bool = False
     group_name_reuse_after: int = 30 * 24 * 3600
     join_lookup_timeout: int = 8
     log_level: str = "INFO"
@@ -130,6 +131,7 @@ _PARSERS: dict[str, Any] = {
     "trusted_proxies": _parse_proxies,
     "allow_private_network": _parse_bool,
     "accept_non_members": _parse_bool,
+    "authorized_fetch": _parse_bool,
     "log_level": _parse_log_level,
 }
 _INT_RANGES = {

@@ -17,13 +17,12 @@ import aiohttp
 import pytest
 
 from fedgroup.activitypub import ldsig
-from fedgroup.activitypub.httpsig import sign_request
 from fedgroup.activitypub.keys import load_public_pem
 from fedgroup.activitypub.vocab import PUBLIC
 from fedgroup.storage.models import Activity, Group, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.members import join, start_remote
-from tests.fakes.sender import post_signed
+from tests.fakes.sender import post_signed, signed_get
 from tests.fakes.server import FedgroupServer
 from tests.fakes.software import lemmy_inner, mastodon_boost_of, mentions_public
 
@@ -72,18 +71,6 @@ async def world(tmp_path: Path):
         finally:
             for remote in (author, masto, lemmy):
                 await remote.close()
-
-
-def signed_get(remote: FakeInstance, actor: str, url: str) -> dict[str, str]:
-    """Headers of a GET signed by one of `remote`'s actors, as a member's server fetches."""
-    return sign_request(
-        "GET",
-        url,
-        {"Accept": "application/activity+json"},
-        None,
-        key_id=remote.key_id(actor),
-        private_key=remote.private_key,
-    )
 
 
 def announce_of(post, inner_id: str | None = None, object_id: str | None = None) -> bool:
@@ -225,7 +212,7 @@ async def test_members_only_group_never_addresses_public(world):
             stranger.add_actor("eve")
             foreign = signed_get(stranger, "eve", note["id"])
             async with session.get(note["id"], headers=foreign) as stranger_fetch:
-                assert stranger_fetch.status == 401
+                assert stranger_fetch.status == 403
         async with session.get(
             server.group_url("circle") + "/outbox?page=1", headers=accept
         ) as box:

@@ -163,7 +163,16 @@ async def test_nodeinfo_discovery_and_document(client: TestClient) -> None:
     resp = await client.get("/.well-known/nodeinfo")
     assert resp.status == 200
     links = (await resp.json())["links"]
-    assert links == [{"rel": NODEINFO_21, "href": f"{BASE}/nodeinfo/2.1"}]
+    assert links == [
+        {"rel": NODEINFO_21, "href": f"{BASE}/nodeinfo/2.1"},
+        # FEP-2677: the Application actor, fetchable unsigned, whose key signs our fetches.
+        {"rel": "https://www.w3.org/ns/activitystreams#Application", "href": f"{BASE}/actor"},
+    ]
+    resp = await client.get("/actor", headers={"Accept": "application/activity+json"})
+    assert resp.status == 200
+    actor = await resp.json(content_type=None)
+    assert actor["type"] == "Application" and actor["id"] == f"{BASE}/actor"
+    assert actor["publicKey"]["id"] == f"{BASE}/actor#main-key"
 
     resp = await client.get("/nodeinfo/2.1")
     assert resp.status == 200

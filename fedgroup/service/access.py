@@ -1,7 +1,15 @@
-"""Who may read a group's content: anyone for public groups, members' servers otherwise.
+"""Who may read what the server publishes: objects (activities, the group's own notes) and
+collections (outbox, followers, featured, moderators).
 
-A members-only group's posts are served only to GETs signed by an actor on a server where
-the group has an accepted member, because that server will show them only to followers.
+Public content of a public group is readable by anyone, unless the operator turns on
+`authorized_fetch`: then every such GET must be signed by an actor on a server that is not
+suspended (a blocked domain, or one banned server-wide), as Mastodon's secure mode does. A
+members-only group is always in that mode, and more: only servers where it has an accepted
+member may read it, because they show its content to followers only. Content that was never
+public (a followers-only post a member shared with a public group) is read the same way.
+
+Actors, their keys, WebFinger and NodeInfo are not decided here: they stay public, or nobody
+could verify our signatures nor find our groups.
 """
 
 from __future__ import annotations
@@ -13,30 +21,53 @@ from ..activitypub.httpsig import SignatureError
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
 from ..storage.models import Group, Membership, MembershipState, Visibility
+from .policies import host_is_blocked
 from .signatures import UnverifiedSignature, read_signature, verified_signer
 
 
-async def may_read(
+class ReadRefused(Exception):
+    """A GET may not see this; `status` is the answer (401 sign first, 403 not you)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+async def check_read(
     settings: Settings,
     fetcher: Fetcher,
-    group: Group,
+    group: Group | None,
     *,
     url: str,
     headers: Mapping[str, str],
     public_content: bool = True,
-) -> bool:
-    """Whether a GET may see this group's content.
+) -> None:
+    """Return if this GET may see content of `group` (None: server-level), else raise
+    ReadRefused.
 
-    `public_content` is False for what was never public even in a public group (a
-    followers-only post a member shared with the group): members' servers only, as well.
+    `public_content` is False for what was never public even in a public group: members'
+    servers only, as in a members-only group.
     """
-    if group.visibility == Visibility.PUBLIC and public_content:
-        return True
+    members_only = group is not None and (
+        group.visibility == Visibility.MEMBERS_ONLY or not public_content
+    )
+    if not (members_only or settings.authorized_fetch):
+        return
     try:
         claim = read_signature(settings, method="GET", url=url, headers=headers, body=None)
+    except SignatureError as exc:
+        raise ReadRefused(401, f"sign the request ({exc.reason})") from None
+    # A suspended server costs us no key fetch: judged by the key's host first.
+    if await host_is_blocked(claim.key_id):
+        raise ReadRefused(403, "this server is suspended here")
+    try:
         signer = await verified_signer(fetcher, claim)
-    except (SignatureError, UnverifiedSignature):
-        return False
-    return await Membership.exists(
+    except UnverifiedSignature as exc:
+        raise ReadRefused(401, exc.reason) from None
+    if await host_is_blocked(signer):
+        raise ReadRefused(403, "this server is suspended here")
+    if members_only and not await Membership.exists(
         group=group, state=MembershipState.ACCEPTED, actor__host=authority_or_none(signer) or ""
-    )
+    ):
+        raise ReadRefused(403, "members only: no member of this group is on your server")

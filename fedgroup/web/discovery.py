@@ -18,6 +18,7 @@ from ..storage.models import Activity, Group, Membership, MembershipState
 from .negotiation import json_error
 
 NODEINFO_21_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
+APPLICATION_ACTOR_REL = "https://www.w3.org/ns/activitystreams#Application"
 _ACCT = re.compile(r"^acct:(?P<name>[^@\s/]+)@(?P<host>[^@\s/]+)$", re.IGNORECASE)
 
 routes = web.RouteTableDef()
@@ -104,8 +105,14 @@ async def host_meta(request: web.Request) -> web.Response:
 
 @routes.get("/.well-known/nodeinfo")
 async def nodeinfo_links(request: web.Request) -> web.Response:
-    href = request.app[SETTINGS].base_url.rstrip("/") + "/nodeinfo/2.1"
-    return web.json_response({"links": [{"rel": NODEINFO_21_SCHEMA, "href": href}]})
+    """NodeInfo, and (FEP-2677) our Application actor: a server in secure mode finds there
+    the actor whose key signs our fetches."""
+    base_url = request.app[SETTINGS].base_url
+    links = [
+        {"rel": NODEINFO_21_SCHEMA, "href": base_url.rstrip("/") + "/nodeinfo/2.1"},
+        {"rel": APPLICATION_ACTOR_REL, "href": instance_actor_url(base_url)},
+    ]
+    return web.json_response({"links": links})
 
 
 @routes.get("/nodeinfo/2.1")

@@ -26,6 +26,7 @@ from ..storage.models import (
 )
 from . import pages
 from .negotiation import activity_response, json_error, wants_activity_json
+from .reading import require_read
 
 PAGE_SIZE = 20
 
@@ -44,6 +45,13 @@ async def _group_or_404(request: web.Request) -> Group:
     if wants_activity_json(request):
         raise web.HTTPNotFound(text='{"error": "no such group"}', content_type="application/json")
     raise web.HTTPNotFound(text="No such group.", content_type="text/plain")
+
+
+async def _readable_group(request: web.Request) -> Group:
+    """The group of a collection the request may read (service.access decides)."""
+    group = await _group_or_404(request)
+    await require_read(request, group)
+    return group
 
 
 def _gone(request: web.Request, tombstone: GroupTombstone) -> web.HTTPGone:
@@ -88,7 +96,7 @@ async def group_actor(request: web.Request) -> web.StreamResponse:
 @routes.get("/groups/{name}/followers")
 async def followers(request: web.Request) -> web.Response:
     """Member count always; the member list only when a public group chooses to publish it."""
-    group = await _group_or_404(request)
+    group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
     accepted = Membership.filter(group=group, state=MembershipState.ACCEPTED)
     total = await accepted.count()
@@ -126,7 +134,7 @@ def _page_number(request: web.Request) -> int | None:
 @routes.get("/groups/{name}/featured")
 async def featured(request: web.Request) -> web.Response:
     """Pinned posts (filled by moderation); Mastodon and Lemmy read it from the actor."""
-    group = await _group_or_404(request)
+    group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
     return activity_response(ordered_collection(urls.featured, 0, items=[]))
 
@@ -134,7 +142,7 @@ async def featured(request: web.Request) -> web.Response:
 @routes.get("/groups/{name}/moderators")
 async def moderators(request: web.Request) -> web.Response:
     """Lemmy reads the moderator list from `attributedTo`; empty until moderators exist."""
-    group = await _group_or_404(request)
+    group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
     return activity_response(ordered_collection(urls.moderators, 0, items=[]))
 
@@ -172,7 +180,7 @@ async def outbox(request: web.Request) -> web.Response:
 
     A members-only group's content is not listed here: it goes only to members' servers.
     """
-    group = await _group_or_404(request)
+    group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
     if group.visibility == Visibility.MEMBERS_ONLY:
         return activity_response(ordered_collection(urls.outbox, 0, items=[]))

@@ -6,26 +6,17 @@ from aiohttp import web
 
 from ..activitypub.addressing import recipients
 from ..activitypub.vocab import is_public
-from ..app_keys import RUNTIME, SETTINGS
-from ..service.access import may_read
+from ..app_keys import SETTINGS
 from ..storage.models import Activity, Group, StoredObject
 from .negotiation import activity_response, json_error
+from .reading import require_read
 
 routes = web.RouteTableDef()
 
 
-async def _readable(request: web.Request, group_id: int | None, *, public: bool) -> bool:
-    if group_id is None:
-        return True
-    group = await Group.get(id=group_id)
-    return await may_read(
-        request.app[SETTINGS],
-        request.app[RUNTIME].fetcher,
-        group,
-        url=str(request.url),
-        headers=request.headers,
-        public_content=public,
-    )
+async def _require_read(request: web.Request, group_id: int | None, *, public: bool) -> None:
+    group = await Group.get(id=group_id) if group_id is not None else None
+    await require_read(request, group, public_content=public)
 
 
 @routes.get("/activities/{token}")
@@ -37,8 +28,7 @@ async def activity(request: web.Request) -> web.Response:
     # Only what the group published publicly is public (Announces it lists in its outbox,
     # boosts); wrapped non-public posts and answers to one follower are for members.
     public = row.public or is_public(recipients(row.payload))
-    if not await _readable(request, row.group_id, public=public):
-        return json_error(401, "members only: sign the request as a member's server")
+    await _require_read(request, row.group_id, public=public)
     return activity_response(row.payload)
 
 
@@ -50,8 +40,7 @@ async def stored_object(request: web.Request) -> web.Response:
     if row is None:
         return json_error(404, "no such object")
     public = is_public(recipients(row.document))
-    if not await _readable(request, row.group_id, public=public):
-        return json_error(401, "members only: sign the request as a member's server")
+    await _require_read(request, row.group_id, public=public)
     if row.deleted:
         return activity_response({"id": url, "type": "Tombstone"}, status=410)
     return activity_response({"@context": "https://www.w3.org/ns/activitystreams", **row.document})

@@ -59,6 +59,19 @@ async def post_signed(
         return Answer(response.status, await response.text())
 
 
+def signed_get(remote: FakeInstance, actor: str, url: str) -> dict[str, str]:
+    """Headers of a GET signed by one of `remote`'s actors, as a server in secure mode (or a
+    member's server reading members-only content) fetches."""
+    return sign_request(
+        "GET",
+        url,
+        {"Accept": "application/activity+json"},
+        None,
+        key_id=remote.key_id(actor),
+        private_key=remote.private_key,
+    )
+
+
 async def post_unsigned(url: str, activity: dict[str, Any] | bytes) -> Answer:
     body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
     async with (
