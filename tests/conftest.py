@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,35 @@ def fedgroup_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> dict[str
             monkeypatch.delenv(name)
     monkeypatch.setenv("FEDGROUP_DATABASE_URL", database_url)
     return dict(os.environ)
+
+
+@pytest.fixture
+def unwritable_directory(tmp_path: Path) -> Iterator[Path]:
+    """An existing, empty directory in which nothing can be created, even by root.
+
+    Permission bits do not stop root (as CI runs), so as root the directory is made
+    immutable (`chattr +i`: creating a file fails with EPERM, as on a read-only mount);
+    otherwise it is made read-only. Checked before use: a test that meant to meet an
+    unwritable directory and met a writable one would prove nothing.
+    """
+    directory = tmp_path / "readonly"
+    directory.mkdir()
+    as_root = os.geteuid() == 0
+    if as_root:
+        subprocess.run(["chattr", "+i", str(directory)], check=True, timeout=10)
+    else:
+        directory.chmod(0o555)
+    try:
+        probe = directory / "probe"
+        try:
+            probe.touch()
+        except OSError:
+            pass
+        else:
+            pytest.fail(f"could not make {directory} unwritable (a file was created in it)")
+        yield directory
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(directory)], check=True, timeout=10)
+        else:
+            directory.chmod(0o755)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from fedgroup.cli.main import main, redact_database_url
+from fedgroup.cli.main import main
 from fedgroup.service import lifecycle
-from fedgroup.storage.db import close_database, open_database
+from fedgroup.storage.db import close_database, open_database, redact_database_url
 from fedgroup.storage.models import (
     Delivery,
     DeliveryState,

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
@@ -32,7 +31,12 @@ from fedgroup.cli.commands import (
 from fedgroup.cli.output import write_reply
 from fedgroup.config import ConfigError, Settings, load_settings
 from fedgroup.service.errors import ServiceError
-from fedgroup.storage.db import close_database, open_database
+from fedgroup.storage.db import (
+    DatabaseUnavailable,
+    close_database,
+    open_database,
+    redact_database_url,
+)
 
 #: Noun modules, each with `register(cli: CommandRegistry)`. Add a noun by adding its module.
 NOUNS: tuple[ModuleType, ...] = (groups, members, bans, deliveries)
@@ -103,10 +107,6 @@ def run(args: argparse.Namespace, *, stdin: TextIO, stdout: TextIO, stderr: Text
     return EXIT_OK
 
 
-class DatabaseUnavailable(Exception):
-    """The database could not be opened; the message names it without its password."""
-
-
 async def _execute(args: argparse.Namespace, ctx: CommandContext):
     if not args.needs_database:
         return await args.handler(args, ctx)
@@ -119,51 +119,17 @@ async def _execute(args: argparse.Namespace, ctx: CommandContext):
 
 async def _open(settings: Settings) -> None:
     url = settings.database_url
-    shown = redact_database_url(url)
-    problem = _sqlite_file_problem(url)
-    if problem:
-        raise DatabaseUnavailable(f"cannot open database {shown}: {problem}")
     try:
         await open_database(url)
-    except Exception as exc:
+    except BaseException as exc:
+        # Whatever opened before the failure must close, or its thread keeps us alive.
+        with contextlib.suppress(Exception):
+            await close_database()
+        if isinstance(exc, DatabaseUnavailable) or not isinstance(exc, Exception):
+            raise
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _one_line(exc)
+        shown = redact_database_url(url)
         raise DatabaseUnavailable(f"cannot open database {shown}: {reason}") from None
-
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _sqlite_file_problem(url: str) -> str | None:
-    """Why a SQLite URL's file cannot be a database, checked before opening it.
-
-    Opening a directory or a file that is not SQLite leaves tortoise/aiosqlite waiting
-    forever (and a worker thread alive) instead of raising, so we look first.
-    """
-    if not url.startswith("sqlite://") or url.startswith("sqlite://:memory:"):
-        return None
-    path = Path(url[len("sqlite://") :].split("?", 1)[0]).expanduser()
-    try:
-        if path.is_dir():
-            return "it is a directory"
-        if not path.exists():
-            return None
-        with path.open("rb") as handle:
-            header = handle.read(len(_SQLITE_HEADER))
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if header and header != _SQLITE_HEADER:
-        return f"{path} is not a SQLite database"
-    return None
-
-
-def redact_database_url(url: str) -> str:
-    """The URL with its password replaced, fit for an error message or a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -7,8 +7,13 @@ database has not seen yet, so an operator upgrading fedgroup never loses rows.
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
@@ -28,11 +33,85 @@ def _with_sqlite_pragmas(url: str) -> str:
     return url + ("&" if "?" in url else "?") + "busy_timeout=10000"
 
 
-def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of a SQLite file so a fresh checkout starts without setup."""
-    if url.startswith("sqlite://") and url != "sqlite://:memory:":
-        path = url[len("sqlite://") :].split("?", 1)[0]
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+#: The directory of the default database (`sqlite://./data/fedgroup.sqlite3`), relative to
+#: the working directory: the one directory fedgroup creates, so a fresh checkout serves
+#: without setup. Any other SQLite file is created only in a directory that exists, so a
+#: mistyped path is an error instead of a new, empty database somewhere unexpected.
+DEFAULT_DATA_DIRECTORY = Path("data")
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened; the message names it (password masked) and says why,
+    in one line fit for an operator."""
+
+
+def redact_database_url(url: str) -> str:
+    """The URL with its password replaced, fit for an error message or a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a `sqlite://PATH` URL names; None for other databases and `:memory:`."""
+    if not url.startswith("sqlite://"):
+        return None
+    path = url[len("sqlite://") :].split("?", 1)[0]
+    return None if path.startswith(":memory:") else Path(path).expanduser()
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """Check that a SQLite URL's file can be opened and written, creating the file (and the
+    default data directory, nothing else) if needed; raise DatabaseUnavailable saying why not.
+
+    Done before tortoise sees the URL: when its first connection fails, tortoise keeps the
+    connection lock and the next query waits for it forever (a server that never listens, an
+    admin command that never returns), so every failure we can foresee is found here.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    shown = redact_database_url(url)
+
+    def refuse(reason: str) -> DatabaseUnavailable:
+        return DatabaseUnavailable(f"cannot open database {shown}: {reason}")
+
+    directory = path.parent
+    try:
+        if path.is_dir():
+            raise refuse("it is a directory")
+        if not directory.exists():
+            if directory.absolute() != DEFAULT_DATA_DIRECTORY.absolute():
+                raise refuse(
+                    f"directory {directory} does not exist (fedgroup creates the database "
+                    "file, not its directory)"
+                )
+            directory.mkdir()
+        elif not directory.is_dir():
+            raise refuse(f"{directory} is not a directory")
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        elif not os.access(path, os.R_OK | os.W_OK):
+            raise refuse(f"{path} is not writable")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            # SQLite keeps its -wal and -shm files beside the database.
+            raise refuse(f"directory {directory} is not writable")
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:  # a path under a regular file
+            raise refuse(f"a part of {directory} is a file, not a directory") from None
+        raise refuse(exc.strerror or str(exc)) from None
+    try:
+        connection = sqlite3.connect(path, timeout=10)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL").fetchone()
+            connection.execute("PRAGMA schema_version").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise refuse(f"{path}: {exc}") from None
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -52,8 +131,10 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 async def open_database(database_url: str, *, run_migrations: bool = True) -> None:
-    """Connect, apply pending migrations, and leave tortoise ready for queries."""
-    ensure_sqlite_directory(database_url)
+    """Connect, apply pending migrations, and leave tortoise ready for queries.
+
+    Raises DatabaseUnavailable for a SQLite file that cannot be opened or written."""
+    await asyncio.to_thread(prepare_sqlite_file, database_url)
     # Tortoise caches statements per connection name in the dialect it first saw; a process
     # that opens SQLite and then PostgreSQL (tests, migration tools) must not reuse them.
     EXECUTOR_CACHE.clear()
