@@ -6,6 +6,7 @@ one line that names the setting, so an operator never has to read a traceback.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import tomllib
@@ -59,6 +60,19 @@ class Settings:
         """Absolute public URL for a local path."""
         return self.base_url.rstrip("/") + path
 
+    def with_bound_port(self, port: int) -> Settings:
+        """These settings once the server is listening on `port` (what `port = 0` became):
+        a base URL that was derived from the port follows it; an explicit one stays."""
+        derived = self.base_url == default_base_url(self.host, self.port)
+        base_url = default_base_url(self.host, port) if derived else self.base_url
+        return replace(self, port=port, base_url=base_url)
+
+
+def default_base_url(host: str, port: int) -> str:
+    """The public origin when none is configured: where the server listens."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}"
+
 
 _ENV_PREFIX = "FEDGROUP_"
 
@@ -91,6 +105,12 @@ def _parse_base_url(name: str, raw: Any) -> str:
         raise ConfigError(f"{name}: expected an origin such as https://groups.example, got {raw!r}")
     if parts.path or parts.query or parts.fragment:
         raise ConfigError(f"{name}: must be an origin without a path, got {raw!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{name}: not a usable port in {raw!r}")
     return text
 
 
@@ -99,6 +119,10 @@ def _parse_database_url(name: str, raw: Any) -> str:
     scheme = text.split("://", 1)[0] if "://" in text else ""
     if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
         raise ConfigError(f"{name}: expected sqlite://PATH or postgres://USER@HOST/DB, got {raw!r}")
+    if scheme == "sqlite" and not text[len("sqlite://") :].split("?", 1)[0].strip():
+        raise ConfigError(
+            f"{name}: no file in {raw!r}; expected sqlite://PATH, e.g. {DEFAULT_DATABASE_URL}"
+        )
     return text
 
 
@@ -150,6 +174,18 @@ _INT_RANGES = {
     "join_lookup_timeout": (1, 60),
 }
 KNOWN_SETTINGS = tuple(f.name for f in fields(Settings) if f.name != "extra")
+KNOWN_VARIABLES = tuple(_ENV_PREFIX + key.upper() for key in KNOWN_SETTINGS)
+
+
+def _unknown(name: str, known: tuple[str, ...], what: str) -> ConfigError:
+    """An unknown name is refused, not ignored: a typo would otherwise silently run with the
+    default (FEDGROUP_PROT leaves the port at 8080). Names are compared without the
+    FEDGROUP_ prefix they all share, so only a real near-miss is suggested."""
+    by_stem = {k.removeprefix(_ENV_PREFIX).lower(): k for k in known}
+    stem = name.removeprefix(_ENV_PREFIX).lower()
+    close = difflib.get_close_matches(stem, list(by_stem), n=1, cutoff=0.6)
+    hint = f"; did you mean {by_stem[close[0]]}?" if close else ""
+    return ConfigError(f"{what} {name!r}{hint}")
 
 
 def _parse_one(key: str, raw: Any, origin: str) -> Any:
@@ -182,8 +218,11 @@ def load_settings(
             raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
         for key, raw in data.items():
             if key not in KNOWN_SETTINGS:
-                raise ConfigError(f"{path}: unknown setting {key!r}")
+                raise _unknown(key, KNOWN_SETTINGS, f"{path}: unknown setting")
             values[key] = _parse_one(key, raw, f"{path}: {key}")
+    for env_name in sorted(environ):
+        if env_name.startswith(_ENV_PREFIX) and env_name not in KNOWN_VARIABLES:
+            raise _unknown(env_name, KNOWN_VARIABLES, "unknown environment variable")
     for key in KNOWN_SETTINGS:
         env_name = _ENV_PREFIX + key.upper()
         if env_name in environ:
@@ -192,9 +231,9 @@ def load_settings(
         if raw is None:
             continue
         if key not in KNOWN_SETTINGS:
-            raise ConfigError(f"unknown setting {key!r}")
+            raise _unknown(key, KNOWN_SETTINGS, "unknown setting")
         values[key] = _parse_one(key, raw, "--" + key.replace("_", "-"))
     settings = Settings(**values)
     if "base_url" not in values:
-        settings = replace(settings, base_url=f"http://{settings.host}:{settings.port}")
+        settings = replace(settings, base_url=default_base_url(settings.host, settings.port))
     return settings
