@@ -10,6 +10,8 @@ small and every command behaves the same (`--json`, exit codes, no tracebacks).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -41,7 +43,7 @@ class CommandContext:
     stdin: TextIO
     stderr: TextIO
 
-    def confirm_by_typing(self, expected: str, *, prompt: str, refusal: str) -> None:
+    async def confirm_by_typing(self, expected: str, *, prompt: str, refusal: str) -> None:
         """Make a person at a terminal type `expected`; raise CommandError otherwise.
 
         Without a terminal nobody can answer, so we refuse with `refusal` (which should say
@@ -51,9 +53,40 @@ class CommandContext:
             raise CommandError(refusal)
         self.stderr.write(prompt)
         self.stderr.flush()
-        answer = self.stdin.readline()
+        try:
+            answer = await read_line(self.stdin)
+        except asyncio.CancelledError:  # Ctrl-C: end the prompt's line before the error's
+            self.stderr.write("\n")
+            self.stderr.flush()
+            raise
         if answer.strip() != expected:
             raise CommandError("not confirmed; nothing was changed")
+
+
+async def read_line(stream: TextIO) -> str:
+    """A line from a terminal, waited for without blocking the event loop.
+
+    A blocking readline inside the loop cannot be interrupted: asyncio turns Ctrl-C into a
+    cancellation the loop never gets to deliver, so the command would hang. Waiting for the
+    descriptor to be readable lets Ctrl-C cancel the wait at once.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return stream.readline()  # an in-memory stream has its answer already
+    loop = asyncio.get_running_loop()
+    readable = loop.create_future()
+
+    def wake() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await readable
+    finally:
+        loop.remove_reader(fd)
+    return stream.readline()
 
 
 Handler = Callable[[argparse.Namespace, CommandContext], Awaitable[Reply]]

@@ -287,7 +287,7 @@ async def delete_command(args: argparse.Namespace, ctx: CommandContext) -> Reply
     group = await service.get_group(args.name)
     stats = await service.group_stats(group)
     if not args.yes:
-        ctx.confirm_by_typing(
+        await ctx.confirm_by_typing(
             group.name,
             prompt=(
                 f"This deletes group {group.name!r} with its {stats['members_accepted']} "

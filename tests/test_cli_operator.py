@@ -1,0 +1,176 @@
+"""The admin CLI as an operator meets it in the first hour: real processes, each with a
+timeout, asserting the exit status and the one line it prints.
+
+A hang is the worst thing a CLI can do, so every run here is bounded and a run that does not
+end in time fails the test with what the process printed so far.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = [sys.executable, str(ROOT / "admin_cli.py")]
+TIMEOUT = 30.0
+# A hang is forever; this only has to outlast a loaded machine closing a database.
+EXIT_AFTER_CTRL_C = 30.0
+
+
+def run_admin(env: dict[str, str], *argv: str, timeout: float = TIMEOUT, cwd: Path = ROOT):
+    result = subprocess.run(
+        [*ADMIN, *argv],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def _read_until(fd: int, marker: bytes, deadline: float) -> bytes:
+    seen = b""
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"never saw {marker!r}; got {seen!r}")
+        readable, _, _ = select.select([fd], [], [], left)
+        if readable:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise AssertionError(f"stream closed before {marker!r}; got {seen!r}")
+            seen += chunk
+    return seen
+
+
+# -- Ctrl-C at the confirmation prompt ----------------------------------------------------
+
+
+def test_ctrl_c_at_the_delete_confirmation_exits_at_once(fedgroup_env):
+    assert run_admin(fedgroup_env, "group", "create", "jazz").returncode == 0
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*ADMIN, "group", "delete", "jazz"],
+        env={**fedgroup_env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps where it hangs
+        cwd=ROOT,
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    try:
+        prompt = b"Type the group's name to confirm: "
+        shown = _read_until(controller, prompt, time.monotonic() + 30)
+        process.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
+        try:
+            code = process.wait(timeout=EXIT_AFTER_CTRL_C)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=10)
+            code = None
+        rest = b""
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            rest += chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    text = (shown + rest).decode(errors="replace").replace("\r", "")
+    assert code is not None, f"no exit within {EXIT_AFTER_CTRL_C} s of Ctrl-C:\n{text}"
+    assert code == 130, text
+    assert text.rstrip("\n").splitlines()[-1] == "error: interrupted", text
+    assert "Traceback" not in text
+    listed = run_admin(fedgroup_env, "group", "list", "--json")
+    assert '"name": "jazz"' in listed.stdout, "an interrupted delete deletes nothing"
+
+
+# -- databases that cannot be opened: one line, exit 69, never a hang ----------------------
+
+
+def test_database_in_an_unwritable_directory(fedgroup_env, unwritable_directory):
+    url = f"sqlite://{unwritable_directory}/fedgroup.sqlite3"
+    result = run_admin({**fedgroup_env, "FEDGROUP_DATABASE_URL": url}, "group", "list")
+    assert result.returncode == 69
+    line = one_line(result.stderr)
+    assert line.startswith(f"error: cannot open database {url}: "), line
+    assert "not permitted" in line or "denied" in line, line
+
+
+def test_database_path_under_a_regular_file(fedgroup_env, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a directory")
+    url = f"sqlite://{tmp_path}/notes.txt/fedgroup.sqlite3"
+    result = run_admin({**fedgroup_env, "FEDGROUP_DATABASE_URL": url}, "group", "list")
+    assert result.returncode == 69
+    assert one_line(result.stderr) == (
+        f"error: cannot open database {url}: {tmp_path}/notes.txt is not a directory"
+    )
+
+
+def test_a_mistyped_database_directory_is_not_created(fedgroup_env, tmp_path):
+    url = f"sqlite://{tmp_path}/dta/fedgroup.sqlite3"
+    result = run_admin({**fedgroup_env, "FEDGROUP_DATABASE_URL": url}, "group", "list")
+    assert result.returncode == 69
+    assert one_line(result.stderr) == (
+        f"error: cannot open database {url}: directory {tmp_path}/dta does not exist "
+        "(fedgroup creates the database file, not its directory)"
+    )
+    assert not (tmp_path / "dta").exists()
+
+
+def test_the_default_data_directory_is_created(fedgroup_env, tmp_path):
+    env = {k: v for k, v in fedgroup_env.items() if k != "FEDGROUP_DATABASE_URL"}
+    result = run_admin(env, "group", "list", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "fedgroup.sqlite3").is_file()
+
+
+def test_a_file_that_is_not_a_database(fedgroup_env, tmp_path):
+    (tmp_path / "notes.sqlite3").write_text("shopping list\n" * 100)
+    url = f"sqlite://{tmp_path}/notes.sqlite3"
+    result = run_admin({**fedgroup_env, "FEDGROUP_DATABASE_URL": url}, "group", "list")
+    assert result.returncode == 69
+    assert one_line(result.stderr) == (
+        f"error: cannot open database {url}: {tmp_path}/notes.sqlite3: file is not a database"
+    )
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_sqlite_url_without_a_file(fedgroup_env):
+    result = run_admin({**fedgroup_env, "FEDGROUP_DATABASE_URL": "sqlite://"}, "group", "list")
+    assert result.returncode == 78
+    assert one_line(result.stderr) == (
+        "error: FEDGROUP_DATABASE_URL: no file in 'sqlite://'; expected sqlite://PATH, "
+        "e.g. sqlite://./data/fedgroup.sqlite3"
+    )
+
+
+def test_unknown_fedgroup_variable_is_refused_with_a_suggestion(fedgroup_env):
+    result = run_admin({**fedgroup_env, "FEDGROUP_PROT": "9000"}, "group", "list")
+    assert result.returncode == 78
+    assert one_line(result.stderr) == (
+        "error: unknown environment variable 'FEDGROUP_PROT'; did you mean FEDGROUP_PORT?"
+    )
