@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 from types import ModuleType
 from typing import TextIO
@@ -29,14 +28,9 @@ from fedgroup.cli.commands import (
     global_options,
 )
 from fedgroup.cli.output import write_reply
-from fedgroup.config import ConfigError, Settings, load_settings
+from fedgroup.config import ConfigError, load_settings
 from fedgroup.service.errors import ServiceError
-from fedgroup.storage.db import (
-    DatabaseUnavailable,
-    close_database,
-    open_database,
-    redact_database_url,
-)
+from fedgroup.storage.db import DatabaseUnavailable, close_database, open_database
 
 #: Noun modules, each with `register(cli: CommandRegistry)`. Add a noun by adding its module.
 NOUNS: tuple[ModuleType, ...] = (groups, members, bans, deliveries)
@@ -110,26 +104,11 @@ def run(args: argparse.Namespace, *, stdin: TextIO, stdout: TextIO, stderr: Text
 async def _execute(args: argparse.Namespace, ctx: CommandContext):
     if not args.needs_database:
         return await args.handler(args, ctx)
-    await _open(ctx.settings)
+    await open_database(ctx.settings.database_url)
     try:
         return await args.handler(args, ctx)
     finally:
         await close_database()
-
-
-async def _open(settings: Settings) -> None:
-    url = settings.database_url
-    try:
-        await open_database(url)
-    except BaseException as exc:
-        # Whatever opened before the failure must close, or its thread keeps us alive.
-        with contextlib.suppress(Exception):
-            await close_database()
-        if isinstance(exc, DatabaseUnavailable) or not isinstance(exc, Exception):
-            raise
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _one_line(exc)
-        shown = redact_database_url(url)
-        raise DatabaseUnavailable(f"cannot open database {shown}: {reason}") from None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ database has not seen yet, so an operator upgrading fedgroup never loses rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import sqlite3
@@ -133,16 +134,32 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 async def open_database(database_url: str, *, run_migrations: bool = True) -> None:
     """Connect, apply pending migrations, and leave tortoise ready for queries.
 
-    Raises DatabaseUnavailable for a SQLite file that cannot be opened or written."""
+    Any failure (a SQLite file that cannot be opened, PostgreSQL down or refusing us, a
+    migration that fails) closes what was opened and raises DatabaseUnavailable, whose
+    one-line message names the database with its password masked.
+    """
     await asyncio.to_thread(prepare_sqlite_file, database_url)
     # Tortoise caches statements per connection name in the dialect it first saw; a process
     # that opens SQLite and then PostgreSQL (tests, migration tools) must not reuse them.
     EXECUTOR_CACHE.clear()
     config = tortoise_config(database_url)
-    if run_migrations:
-        await migrate(config=config)
-        await Tortoise.close_connections()
-    await Tortoise.init(config=config)
+    try:
+        if run_migrations:
+            await migrate(config=config)
+            await Tortoise.close_connections()
+        await Tortoise.init(config=config)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await Tortoise.close_connections()
+        shown = redact_database_url(database_url)
+        raise DatabaseUnavailable(f"cannot open database {shown}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why, without the traceback's noise."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 async def close_database() -> None:
