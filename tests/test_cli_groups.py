@@ -355,6 +355,8 @@ def test_duplicate_name(fedgroup_env, capsys):
         ("admin", "reserved"),
         ("inbox", "reserved"),
         ("jazz-piano", "lowercase letters"),
+        ("_", "at least one letter or digit"),
+        ("___", "at least one letter or digit"),
     ],
 )
 def test_invalid_names(fedgroup_env, capsys, name, fragment):

@@ -70,6 +70,9 @@ def validate_group_name(name: str) -> str:
         raise InvalidValue(
             f"group name {name!r} may only contain lowercase letters a-z, digits and _"
         )
+    if not name.strip("_"):
+        # `@_@host` reads as punctuation, not a name people can say or search for.
+        raise InvalidValue(f"group name {name!r} needs at least one letter or digit")
     if name in RESERVED_NAMES:
         raise InvalidValue(f"group name {name!r} is reserved")
     return name
