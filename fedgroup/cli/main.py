@@ -1,20 +1,24 @@
 """Entry point of the admin CLI: parse, load settings, open the database, run, print.
 
 Every failure an operator can cause or meet (a typo in a group name, a bad setting, a
-database that cannot be opened) ends as one line on stderr and a non-zero exit code; a
-traceback would bury the one thing they need to read.
+database that cannot be opened, a mistyped command line) ends as one line on stderr and a
+non-zero exit code; a traceback would bury the one thing they need to read. With --json that
+line is one JSON object, `{"error": "...", "exit_status": N}`, so a script reads failures
+the way it reads results.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from types import ModuleType
 from typing import TextIO
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
+from fedgroup import __version__
 from fedgroup.cli import bans, deliveries, groups, members
 from fedgroup.cli.commands import (
     EXIT_CONFIG,
@@ -22,6 +26,7 @@ from fedgroup.cli.commands import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    EXIT_USAGE,
     CommandContext,
     CommandError,
     CommandRegistry,
@@ -41,14 +46,27 @@ exit status: 0 done, 1 refused (unknown group, duplicate, bad value), 2 bad comm
 settings come from FEDGROUP_* environment variables, --config FILE, and the flags above."""
 
 
+class UsageError(Exception):
+    """The command line cannot be parsed; the message says what and where to look."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (with where to read the usage)
+    instead of printing the usage block and exiting on its own."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Administer the groups of a fedgroup server.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[global_options(as_defaults=True)],
     )
+    parser.add_argument("--version", action="version", version=f"fedgroup {__version__}")
     nouns = parser.add_subparsers(title="nouns", dest="noun", metavar="NOUN", required=True)
     registry = CommandRegistry(nouns)
     for module in NOUNS:
@@ -58,21 +76,33 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
     """Run one admin command; returns the exit status (also for argparse's own exits)."""
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse has already printed
+    except UsageError as exc:
+        return report_failure(sys.stderr, str(exc), EXIT_USAGE, as_json="--json" in argv)
+    except SystemExit as exc:  # --help and --version, printed by argparse
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
     return run(args, stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr)
+
+
+def report_failure(stderr: TextIO, message: str, code: int, *, as_json: bool) -> int:
+    """Print the one line a failure gets (a JSON object with --json); return `code`."""
+    if as_json:
+        line = json.dumps({"error": message, "exit_status": code}, ensure_ascii=False)
+    else:
+        line = f"error: {message}"
+    stderr.write(line + "\n")
+    stderr.flush()
+    return code
 
 
 def run(args: argparse.Namespace, *, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     """Run parsed arguments, turning every failure into one line on `stderr`."""
 
     def fail(message: str, code: int) -> int:
-        stderr.write(f"error: {message}\n")
-        stderr.flush()
-        return code
+        return report_failure(stderr, message, code, as_json=args.json)
 
     try:
         settings = load_settings(
