@@ -6,10 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import __version__
-from .activitypub.actors import instance_actor_url
 from .activitypub.netguard import make_client_session
-from .activitypub.signed_fetch import Fetcher
 from .app_keys import FOLLOW_ROUTER, HTTP_CLIENT, RUNTIME, SETTINGS
 from .config import Settings
 from .pipeline.claims import release_claims_of_dead_predecessor
@@ -17,14 +14,12 @@ from .pipeline.delivery import delivery_worker
 from .pipeline.inbound import run_inbound_worker
 from .pipeline.intake import json_limits
 from .runtime import Runtime
-from .service.instance import ensure_instance_key
+from .service.instance import ensure_instance_key, instance_fetcher, user_agent
 from .service.joining import FollowRouter
 from .storage.db import close_database, open_database
 from .web import discovery, feeds, groups, inbox, instance, objects, pages
 from .web.middleware import access_logging, forwarded_headers, security_headers
 from .web.templating import content_security_policy, setup_pages
-
-USER_AGENT = f"fedgroup/{__version__}"
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -37,7 +32,7 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     session = make_client_session(
         allow_private=settings.allow_private_network,
-        user_agent=f"{USER_AGENT} (+{settings.base_url})",
+        user_agent=user_agent(settings),
         per_host_limit=settings.delivery_per_host,
     )
     app[HTTP_CLIENT] = session
@@ -48,13 +43,8 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     key = await ensure_instance_key()
-    fetcher = Fetcher(
-        session=app[HTTP_CLIENT],
-        allow_private=settings.allow_private_network,
-        max_bytes=settings.max_fetch_bytes,
-        key_id=instance_actor_url(settings.base_url) + "#main-key",
-        private_key_pem=key.private_key_pem,
-        json_limits=json_limits(settings),
+    fetcher = instance_fetcher(
+        settings, app[HTTP_CLIENT], key, json_limits=json_limits(settings)
     )
     await release_claims_of_dead_predecessor(settings.database_url)
     runtime = Runtime(instance_key=key, fetcher=fetcher)

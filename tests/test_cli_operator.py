@@ -7,6 +7,7 @@ end in time fails the test with what the process printed so far.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pty
 import select
@@ -15,6 +16,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeInstance
+from tests.fakes.sender import post_signed
+from tests.fakes.server import FedgroupServer
+from tests.fakes.verify import verify_signed_post
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = [sys.executable, str(ROOT / "admin_cli.py")]
@@ -174,3 +182,93 @@ def test_unknown_fedgroup_variable_is_refused_with_a_suggestion(fedgroup_env):
     assert one_line(result.stderr) == (
         "error: unknown environment variable 'FEDGROUP_PROT'; did you mean FEDGROUP_PORT?"
     )
+
+
+# -- group names ---------------------------------------------------------------------------
+
+
+def test_a_group_name_without_a_letter_or_digit_is_refused(fedgroup_env):
+    result = run_admin(fedgroup_env, "group", "create", "_")
+    assert result.returncode == 1
+    assert one_line(result.stderr) == "error: group name '_' needs at least one letter or digit"
+    assert run_admin(fedgroup_env, "group", "list", "--json").stdout.strip() == "[]"
+
+
+# -- bans ----------------------------------------------------------------------------------
+
+
+def test_domain_ban_takes_the_host_of_a_pasted_url_and_a_leading_wildcard(fedgroup_env):
+    added = run_admin(fedgroup_env, "bans", "add", "--server", "--domain", "https://Bad.Example/")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == "banned bad.example and its subdomains from the server\n"
+    again = run_admin(fedgroup_env, "bans", "add", "--server", "--domain", "*.bad.example")
+    assert again.returncode == 1
+    assert one_line(again.stderr) == "error: bad.example is already banned on this server"
+    listed = run_admin(fedgroup_env, "bans", "list", "--server", "--json")
+    assert '"domain": "bad.example"' in listed.stdout
+    removed = run_admin(fedgroup_env, "bans", "remove", "--server", "https://bad.example")
+    assert removed.returncode == 0, removed.stderr
+
+
+@pytest.mark.parametrize("domain", ["bad.*", "*bad.example", "bad .example", "localhost"])
+def test_what_is_not_a_domain_is_refused_in_one_line(fedgroup_env, domain):
+    result = run_admin(fedgroup_env, "bans", "add", "--server", "--domain", domain)
+    assert result.returncode == 1
+    assert one_line(result.stderr).startswith("error: not a domain: "), result.stderr
+
+
+async def test_ban_by_handle_of_someone_never_seen_then_their_follow_is_rejected(tmp_path):
+    async with FedgroupServer(tmp_path) as server, FakeInstance() as remote:
+        await server.create_group("jazz")
+        remote.add_actor("troll")
+        remote.verify = verify_signed_post
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEDGROUP_")}
+        env.update(
+            FEDGROUP_DATABASE_URL=server.settings.database_url,
+            FEDGROUP_BASE_URL=server.base_url,
+            FEDGROUP_ALLOW_PRIVATE_NETWORK="1",
+        )
+        result = await run_admin_async(env, "bans", "add", "jazz", remote.handle("troll"))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"banned {remote.actor_url('troll')} from jazz\n"
+
+        follow = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": remote.url("/follows/1"),
+            "type": "Follow",
+            "actor": remote.actor_url("troll"),
+            "object": server.group_url("jazz"),
+        }
+        await post_signed(remote, server.url("/inbox"), follow, actor="troll")
+        rejected = await remote.wait_for(
+            lambda post: (post.json or {}).get("type") == "Reject", timeout=10
+        )
+        assert rejected.json["object"]["id"] == follow["id"]
+
+        unreachable = await run_admin_async(env, "bans", "add", "jazz", "@troll@127.0.0.1:1")
+        assert unreachable.returncode == 1
+        line = one_line(unreachable.stderr)
+        assert line.startswith("error: cannot find @troll@127.0.0.1:1 by WebFinger ("), line
+        assert line.endswith("); ban their actor URL, or their server with --domain"), line
+
+
+async def run_admin_async(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """`run_admin` for a test whose event loop must keep serving while the CLI runs."""
+    process = await asyncio.create_subprocess_exec(
+        *ADMIN,
+        *argv,
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    result = subprocess.CompletedProcess(argv, process.returncode or 0, out.decode(), err.decode())
+    assert "Traceback" not in result.stderr, result.stderr
+    return result

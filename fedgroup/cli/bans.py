@@ -8,6 +8,7 @@ from typing import Any
 from fedgroup.cli.commands import EXIT_USAGE, CommandContext, CommandError, CommandRegistry
 from fedgroup.cli.output import Reply, format_table
 from fedgroup.service import bans, groups
+from fedgroup.service.instance import open_fetcher
 from fedgroup.storage.models import Ban, Group
 
 
@@ -15,8 +16,15 @@ def register(cli: CommandRegistry) -> None:
     noun = cli.noun("bans", help="ban actors or domains from a group or the whole server")
     add = noun.verb("add", add_command, help="ban an actor (handle/URL) or a domain")
     add.add_argument("group", nargs="?", help="the group (omit with --server)")
-    add.add_argument("who", nargs="?", help="@name@host handle or actor URL")
-    add.add_argument("--domain", help="ban a whole domain instead of one actor")
+    add.add_argument(
+        "who",
+        nargs="?",
+        help="@name@host handle or actor URL; a handle not seen yet is looked up by WebFinger",
+    )
+    add.add_argument(
+        "--domain",
+        help="ban a domain and its subdomains (bad.example, https://bad.example/, *.bad.example)",
+    )
     add.add_argument("--server", action="store_true", help="ban from every group on the server")
     add.add_argument("--reason", default="", help="shown to moderators, sent with the Block")
     remove = noun.verb("remove", remove_command, help="lift a ban")
@@ -61,9 +69,11 @@ async def add_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
     elif args.who is None:
         raise CommandError("name an actor to ban, or --domain DOMAIN", exit_code=EXIT_USAGE)
     else:
-        ban = await bans.ban_actor(ctx.settings, group, args.who, args.reason)
+        async with open_fetcher(ctx.settings) as fetcher:
+            ban = await bans.ban_actor(ctx.settings, group, args.who, args.reason, fetcher=fetcher)
     where = group.name if group is not None else "the server"
-    return Reply(ban_document(ban), f"banned {ban.actor_url or ban.domain} from {where}")
+    banned = ban.actor_url or f"{ban.domain} and its subdomains"
+    return Reply(ban_document(ban), f"banned {banned} from {where}")
 
 
 async def remove_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:

@@ -8,9 +8,15 @@ Mastodon drops its follow on `Reject{Follow}`. Their later posts are not announc
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from ..activitypub import builders
 from ..activitypub.actors import group_urls
+from ..activitypub.fetch import FetchError
 from ..activitypub.hosts import InvalidHost, canonical_host
+from ..activitypub.signed_fetch import Fetcher
+from ..activitypub.webfinger_client import resolve_handle
 from ..config import Settings
 from ..storage.models import Ban, Group, Membership, MembershipState
 from .errors import InvalidValue, NotFound
@@ -34,14 +40,47 @@ async def _remove_and_tell(settings: Settings, membership: Membership, reason: s
         await queue_activity(block, group=group, inboxes=[actor.inbox])
 
 
-async def ban_actor(settings: Settings, group: Group | None, who: str, reason: str = "") -> Ban:
+async def actor_url_to_ban(who: str, fetcher: Fetcher | None = None) -> str:
+    """The actor URL a ban on `who` is written against.
+
+    An actor URL is taken as given, seen or not. A handle names a known actor, or is looked
+    up by WebFinger through `fetcher` (the guarded GET path), so someone can be banned before
+    they first reach the group; without a fetcher an unknown handle is refused.
+    """
+    text = who.strip()
+    if text.startswith(("http://", "https://")):
+        return text
+    try:
+        return (await find_actor(text)).url
+    except NotFound:
+        if fetcher is None:
+            raise
+    try:
+        return await resolve_handle(
+            fetcher.session, text, allow_private=fetcher.allow_private, max_bytes=fetcher.max_bytes
+        )
+    except FetchError as exc:
+        raise InvalidValue(
+            f"cannot find {text} by WebFinger ({getattr(exc, 'reason', None) or exc}); "
+            "ban their actor URL, or their server with --domain"
+        ) from None
+
+
+async def ban_actor(
+    settings: Settings,
+    group: Group | None,
+    who: str,
+    reason: str = "",
+    *,
+    fetcher: Fetcher | None = None,
+) -> Ban:
     """Ban an actor from one group (or every group, with group None) and remove them."""
-    actor = await find_actor(who)
-    existing = await Ban.get_or_none(group=group, actor_url=actor.url)
+    actor_url = await actor_url_to_ban(who, fetcher)
+    existing = await Ban.get_or_none(group=group, actor_url=actor_url)
     if existing is not None:
         raise InvalidValue(f"{who} is already banned{_where(group)}")
-    ban = await Ban.create(group=group, actor_url=actor.url, reason=reason)
-    memberships = Membership.filter(actor=actor)
+    ban = await Ban.create(group=group, actor_url=actor_url, reason=reason)
+    memberships = Membership.filter(actor__url=actor_url)
     if group is not None:
         memberships = memberships.filter(group=group)
     for membership in await memberships.prefetch_related("group", "actor"):
@@ -49,9 +88,39 @@ async def ban_actor(settings: Settings, group: Group | None, who: str, reason: s
     return ban
 
 
+def domain_to_ban(text: str) -> str:
+    """The canonical host a domain ban is written against.
+
+    Admins paste what they have: `bad.example`, `https://bad.example/`, `BAD.example.`, or
+    `*.bad.example`. A domain ban always covers the domain and all its subdomains, so a
+    leading `*.` says nothing more and is dropped; any other wildcard is refused.
+    """
+    raw = text.strip()
+    if raw.startswith("*."):
+        raw = raw[2:]
+    if "*" in raw:
+        raise InvalidValue(
+            f"not a domain: {text!r} (only a leading '*.' is understood; a domain ban "
+            "covers its subdomains anyway)"
+        )
+    try:
+        host = canonical_host(raw)
+    except InvalidHost as exc:
+        raise InvalidValue(f"not a domain: {exc}") from None
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if "." not in host:
+            raise InvalidValue(
+                f"not a domain: {text!r} (a whole top-level domain cannot be banned)"
+            ) from None
+    return host
+
+
 async def ban_domain(group: Group | None, domain: str, reason: str = "") -> Ban:
-    """Ban a domain; server-wide, its servers can no longer reach our inboxes at all."""
-    domain = _domain(domain)
+    """Ban a domain and its subdomains; server-wide, their servers can no longer reach our
+    inboxes at all."""
+    domain = domain_to_ban(domain)
     if await Ban.exists(group=group, domain=domain):
         raise InvalidValue(f"{domain} is already banned{_where(group)}")
     ban = await Ban.create(group=group, domain=domain, reason=reason)
@@ -68,28 +137,26 @@ async def unban(group: Group | None, who: str) -> None:
     """Lift a ban on an actor (URL or handle) or a domain."""
     target = who.strip()
     query = Ban.filter(group=group)
-    if "@" in target or target.startswith(("http://", "https://")):
-        actor_url = target if target.startswith("http") else (await find_actor(target)).url
+    if target.startswith(("http://", "https://")):
+        deleted = await query.filter(actor_url=target).delete()
+        if not deleted and urlsplit(target).path in ("", "/"):  # a server's address
+            deleted = await query.filter(domain=domain_to_ban(target)).delete()
+    elif "@" in target:
+        try:
+            actor_url = (await find_actor(target)).url
+        except NotFound:
+            raise NotFound(
+                f"no known actor {who}; name the ban by its actor URL as `bans list` shows it"
+            ) from None
         deleted = await query.filter(actor_url=actor_url).delete()
     else:
-        deleted = await query.filter(domain=_domain(target)).delete()
+        deleted = await query.filter(domain=domain_to_ban(target)).delete()
     if not deleted:
         raise NotFound(f"no ban on {who}{_where(group)}")
 
 
 async def list_bans(group: Group | None) -> list[Ban]:
     return await Ban.filter(group=group).order_by("id")
-
-
-def _domain(text: str) -> str:
-    """The canonical spelling bans are stored in, whatever spelling the admin typed."""
-    try:
-        domain = canonical_host(text)
-    except InvalidHost as exc:
-        raise InvalidValue(str(exc)) from None
-    if "." not in domain and not domain.startswith("["):
-        raise InvalidValue(f"not a domain: {text!r} (a whole top-level domain cannot be banned)")
-    return domain
 
 
 def _where(group: Group | None) -> str:
