@@ -196,3 +196,31 @@ async def retry_host(host: str, *, notifier: DeliveryNotifier = delivery_notifie
     await make_host_due(host, now=now)
     notifier.notify()
     return await Delivery.filter(host=host, state__in=PENDING_STATES).count()
+
+
+STUCK_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING, DeliveryState.FAILED)
+
+
+async def list_deliveries(
+    *,
+    group: Group | None = None,
+    states: Iterable[DeliveryState] = STUCK_STATES,
+    host: str | None = None,
+    limit: int = 100,
+) -> tuple[list[Delivery], int]:
+    """Deliveries matching the filters, the next due first, and how many match in all.
+
+    By default what still waits or was given up on: what an admin looks at when something
+    seems stuck."""
+    query = Delivery.filter(state__in=list(states))
+    if group is not None:
+        query = query.filter(activity__group_id=group.id)
+    if host is not None:
+        query = query.filter(host=host)
+    total = await query.count()
+    rows = (
+        await query.order_by("next_attempt_at", "id")
+        .limit(limit)
+        .prefetch_related("activity__group")
+    )
+    return rows, total
