@@ -8,9 +8,11 @@ end in time fails the test with what the process printed so far.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from fedgroup import __version__
 from tests.fakes import FakeInstance
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 from tests.fakes.verify import verify_signed_post
+from tests.test_cli_deliveries import seed as seed_deliveries
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = [sys.executable, str(ROOT / "admin_cli.py")]
@@ -272,3 +276,112 @@ async def run_admin_async(env: dict[str, str], *argv: str) -> subprocess.Complet
     result = subprocess.CompletedProcess(argv, process.returncode or 0, out.decode(), err.decode())
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+# -- deliveries list -----------------------------------------------------------------------
+
+
+def test_deliveries_list_by_state_host_and_group(fedgroup_env, database_url):
+    seed_deliveries(database_url)  # a.test: 2 retrying + 1 failed; b.test: 1 delivered
+
+    def listed(*filters: str) -> list[dict]:
+        result = run_admin(fedgroup_env, "deliveries", "list", "--json", *filters)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    stuck = listed()
+    assert sorted(d["state"] for d in stuck) == ["failed", "retrying", "retrying"]
+    assert {d["host"] for d in stuck} == {"a.test"}
+    assert {d["group"] for d in stuck} == {"jazz"}
+    assert [d["host"] for d in listed("--state", "delivered")] == ["b.test"]
+    assert [d["inbox"] for d in listed("--host", "https://B.TEST/inbox", "--state", "all")] == [
+        "https://b.test/inbox"
+    ]
+    failed = listed("--group", "jazz", "--state", "failed")
+    assert [d["inbox"] for d in failed] == ["https://a.test/u/1/inbox"]
+    assert len(listed("--state", "queued", "--state", "retrying")) == 2
+
+    text = run_admin(fedgroup_env, "deliveries", "list", "--limit", "1")
+    assert text.returncode == 0
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == [
+        "ID", "STATE", "HOST", "GROUP", "ACTIVITY", "ATTEMPTS", "NEXT", "ATTEMPT", "LAST", "ERROR"
+    ]
+    assert lines[-1] == "2 more; raise --limit to see them"
+
+    unknown = run_admin(fedgroup_env, "deliveries", "list", "--group", "nope")
+    assert unknown.returncode == 1
+    assert one_line(unknown.stderr) == "error: no group named 'nope'"
+    bad_state = run_admin(fedgroup_env, "deliveries", "list", "--state", "stuck")
+    assert bad_state.returncode == 2
+    assert "invalid choice: 'stuck'" in one_line(bad_state.stderr)
+
+
+# -- one line, also for scripts ------------------------------------------------------------
+
+
+def test_json_failures_are_one_json_object(fedgroup_env):
+    unknown = run_admin(fedgroup_env, "--json", "group", "show", "nope")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert json.loads(one_line(unknown.stderr)) == {
+        "error": "no group named 'nope'",
+        "exit_status": 1,
+    }
+    typo = run_admin(fedgroup_env, "group", "craete", "x", "--json")
+    assert typo.returncode == 2
+    error = json.loads(one_line(typo.stderr))
+    assert error["exit_status"] == 2 and "invalid choice: 'craete'" in error["error"]
+    bad_setting = run_admin({**fedgroup_env, "FEDGROUP_PORT": "x"}, "group", "list", "--json")
+    assert bad_setting.returncode == 78
+    assert json.loads(one_line(bad_setting.stderr))["error"].startswith("FEDGROUP_PORT: ")
+
+
+def test_a_usage_error_is_one_line_saying_where_the_help_is(fedgroup_env):
+    result = run_admin(fedgroup_env, "group", "show")
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        "error: the following arguments are required: name (see admin_cli.py group show --help)"
+    )
+
+
+def test_version(fedgroup_env):
+    result = run_admin(fedgroup_env, "--version")
+    assert result.returncode == 0 and result.stdout == f"fedgroup {__version__}\n"
+
+
+# -- python admin_cli.py, as the README says -----------------------------------------------
+
+
+def test_admin_cli_runs_with_a_python_that_lacks_the_dependencies(fedgroup_env, tmp_path):
+    """`python3 admin_cli.py` with an interpreter without fedgroup's dependencies (-S: no
+    site-packages at all) re-runs itself with the checkout's .venv."""
+    bare = [sys.executable, "-S", "-c", "import tortoise"]
+    assert subprocess.run(bare, capture_output=True, timeout=TIMEOUT).returncode != 0
+    result = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "admin_cli.py"), "group", "list", "--json"],
+        env=fedgroup_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_admin_cli_without_a_venv_says_how_to_make_one(fedgroup_env, tmp_path):
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(ROOT / "admin_cli.py", checkout / "admin_cli.py")
+    (checkout / "fedgroup").symlink_to(ROOT / "fedgroup")
+    result = subprocess.run(
+        [sys.executable, "-S", str(checkout / "admin_cli.py"), "group", "list"],
+        env=fedgroup_env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert line.startswith(f"error: fedgroup's dependencies are not installed for {sys.executable}")
+    assert f"run `make run` or `make test` in {checkout} once" in line
