@@ -7,7 +7,6 @@ end in time fails the test with what the process printed so far.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import pty
@@ -23,6 +22,7 @@ import pytest
 
 from fedgroup import __version__
 from tests.fakes import FakeInstance
+from tests.fakes.process import AdminCli
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 from tests.fakes.verify import verify_signed_post
@@ -232,7 +232,8 @@ async def test_ban_by_handle_of_someone_never_seen_then_their_follow_is_rejected
             FEDGROUP_BASE_URL=server.base_url,
             FEDGROUP_ALLOW_PRIVATE_NETWORK="1",
         )
-        result = await run_admin_async(env, "bans", "add", "jazz", remote.handle("troll"))
+        admin = AdminCli(env)
+        result = await admin("bans", "add", "jazz", remote.handle("troll"))
         assert result.returncode == 0, result.stderr
         assert result.stdout == f"banned {remote.actor_url('troll')} from jazz\n"
 
@@ -249,33 +250,11 @@ async def test_ban_by_handle_of_someone_never_seen_then_their_follow_is_rejected
         )
         assert rejected.json["object"]["id"] == follow["id"]
 
-        unreachable = await run_admin_async(env, "bans", "add", "jazz", "@troll@127.0.0.1:1")
+        unreachable = await admin("bans", "add", "jazz", "@troll@127.0.0.1:1", check=False)
         assert unreachable.returncode == 1
         line = one_line(unreachable.stderr)
         assert line.startswith("error: cannot find @troll@127.0.0.1:1 by WebFinger ("), line
         assert line.endswith("); ban their actor URL, or their server with --domain"), line
-
-
-async def run_admin_async(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    """`run_admin` for a test whose event loop must keep serving while the CLI runs."""
-    process = await asyncio.create_subprocess_exec(
-        *ADMIN,
-        *argv,
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    result = subprocess.CompletedProcess(argv, process.returncode or 0, out.decode(), err.decode())
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
 
 
 # -- deliveries list -----------------------------------------------------------------------
