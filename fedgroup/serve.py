@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import logging
 import signal
 import socket
@@ -87,8 +88,28 @@ class _StartupFailed(Exception):
 
 async def _serve(settings: Settings) -> int:
     stop = _stop_on_signals()
+    # Start-up runs as its own task so SIGTERM can cancel it; tortoise keeps its connections
+    # in context variables, so start-up and clean-up share one context, or the clean-up
+    # would not see (nor close) the database that start-up opened.
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    starting = loop.create_task(_start(settings), context=context)
+    await asyncio.wait({starting, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        # Stopped while starting (a database that does not answer can take a minute to
+        # fail): give up the start-up, releasing what it opened, rather than ignore SIGTERM.
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, _StartupFailed):
+            await starting
+        # A driver cut off mid-handshake (asyncpg) leaves futures nobody will read; asyncio
+        # would print each as an error at exit, after the line that says what happened.
+        loop.set_exception_handler(
+            lambda _loop, ctx: log.debug("left by the abandoned start-up: %s", ctx["message"])
+        )
+        log.info("stopped on %s during start-up", signal.Signals(stop.result()).name)
+        return EXIT_OK
     try:
-        runner, settings = await _start(settings)
+        runner, settings = starting.result()
     except _StartupFailed as exc:
         return _fail(str(exc), exc.exit_code)
     log.info(
@@ -99,7 +120,7 @@ async def _serve(settings: Settings) -> int:
     )
     signum = await stop
     log.info("stopping on %s: finishing requests in flight", signal.Signals(signum).name)
-    await runner.cleanup()
+    await loop.create_task(runner.cleanup(), context=context)
     log.info("stopped")
     return EXIT_OK
 

@@ -24,10 +24,12 @@ from tortoise.migrations.api.migrate import migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from fedgroup.activitypub.hosts import canonical_host
+from fedgroup.config import DEFAULT_DATABASE_URL
 from fedgroup.policy import rule_for
 from fedgroup.service.policies import domain_rules
 from fedgroup.storage.db import (
     APP_LABEL,
+    DatabaseUnavailable,
     close_database,
     open_database,
     tortoise_config,
@@ -355,11 +357,25 @@ async def test_reopening_is_a_no_op_that_keeps_rows(database_url: str) -> None:
     assert await applied_migrations(database_url) == MIGRATIONS
 
 
-async def test_sqlite_file_is_created_with_its_directory(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path}/new/dir/fedgroup.sqlite3"
+async def test_sqlite_file_is_created_in_an_existing_directory(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/fedgroup.sqlite3"
     await open_database(url)
     await close_database()
-    assert (tmp_path / "new/dir/fedgroup.sqlite3").is_file()
+    assert (tmp_path / "fedgroup.sqlite3").is_file()
+
+
+async def test_only_the_default_data_directory_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped directory is an error, not a new empty database; ./data, the default
+    database's directory, is created so a fresh checkout serves without setup."""
+    with pytest.raises(DatabaseUnavailable, match="directory .*new/dir does not exist"):
+        await open_database(f"sqlite://{tmp_path}/new/dir/fedgroup.sqlite3")
+    assert not (tmp_path / "new").exists()
+    monkeypatch.chdir(tmp_path)
+    await open_database(DEFAULT_DATABASE_URL)
+    await close_database()
+    assert (tmp_path / "data" / "fedgroup.sqlite3").is_file()
 
 
 @pytest.mark.parametrize(("case", "check"), UPGRADE_CASES)

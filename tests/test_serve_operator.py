@@ -220,3 +220,39 @@ def test_version():
     )
     assert result.returncode == 0
     assert result.stdout == f"fedgroup {__version__}\n"
+
+
+def test_sigterm_while_the_database_does_not_answer_stops_at_once():
+    """A PostgreSQL address that accepts connections and never answers (a hung server, a
+    firewall) holds start-up for a minute; SIGTERM must not wait for that."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes handshakes; nobody ever answers
+        port = silent.getsockname()[1]
+        env = clean_env(FEDGROUP_DATABASE_URL=f"postgres://fg:hunter2@127.0.0.1:{port}/fg")
+        process = subprocess.Popen(
+            [*SERVE, "--port", "0"],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            silent.settimeout(TIMEOUT)
+            connection, _ = silent.accept()  # fedgroup is waiting for the database now
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=TIMEOUT)
+            connection.close()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.stderr is not None
+        log = process.stderr.read()
+    assert code == 0, log
+    assert "serving" not in log
+    last = log.strip().splitlines()[-1]
+    assert last.endswith("INFO fedgroup stopped on SIGTERM during start-up"), log
+

@@ -148,9 +148,13 @@ async def open_database(database_url: str, *, run_migrations: bool = True) -> No
             await migrate(config=config)
             await Tortoise.close_connections()
         await Tortoise.init(config=config)
-    except Exception as exc:
+    except BaseException as exc:
+        # Half-open connections keep threads (aiosqlite) that would keep the process alive,
+        # also when the opening was cancelled (a signal during start-up).
         with contextlib.suppress(Exception):
             await Tortoise.close_connections()
+        if not isinstance(exc, Exception):
+            raise
         shown = redact_database_url(database_url)
         raise DatabaseUnavailable(f"cannot open database {shown}: {_reason(exc)}") from exc
 
