@@ -36,7 +36,7 @@ _NOT_RUN = pytest.StashKey[int]()
 # missing Chromium stops the run instead.
 
 BROWSER_OPTION = "--require-browser"
-CHROMIUM_ENV = "FEDGROUP_CHROMIUM"
+CHROMIUM_ENV = "CHROMIUM_BINARY"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 HOW_TO_RUN_BROWSER = (
     "install Debian's chromium (`apt-get install chromium chromium-driver`) and run "

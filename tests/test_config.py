@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
 
-from fedgroup.config import DEFAULT_DATABASE_URL, KNOWN_SETTINGS, ConfigError, load_settings
+from fedgroup.config import (
+    DEFAULT_DATABASE_URL,
+    KNOWN_SETTINGS,
+    KNOWN_VARIABLES,
+    ConfigError,
+    load_settings,
+)
 
 
 def test_defaults_with_empty_environment() -> None:
@@ -173,3 +180,20 @@ def test_every_setting_has_an_environment_variable() -> None:
         raw = samples.get(key) or str(getattr(defaults, key) + 1)
         settings = load_settings(environ={"FEDGROUP_" + key.upper(): raw})
         assert getattr(settings, key) != getattr(defaults, key), key
+
+
+def test_no_code_reads_a_fedgroup_variable_that_is_not_a_setting() -> None:
+    """The FEDGROUP_ prefix belongs to settings and unknown ones stop start-up, so a tool or
+    test that read FEDGROUP_SOMETHING would make the server refuse a developer's shell."""
+    root = Path(__file__).resolve().parents[1]
+    reads = re.compile(
+        r"(?:environ\.get\(|environ\[|getenv\(|[A-Z_]*ENV[A-Z_]* = )"
+        r"""\s*["'](FEDGROUP_[A-Z0-9_]+)"""
+    )
+    found = {
+        (path.relative_to(root).as_posix(), name)
+        for folder in ("fedgroup", "tests", "bench")
+        for path in (root / folder).rglob("*.py")
+        for name in reads.findall(path.read_text(encoding="utf-8"))
+    }
+    assert {(path, name) for path, name in found if name not in KNOWN_VARIABLES} == set()

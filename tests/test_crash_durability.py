@@ -13,12 +13,12 @@ restarted → every delivery arrives, and none that was recorded as delivered is
 Three fake remote servers on their own 127.0.0.x addresses, 15 people each: everyone
 follows the group and members post to it, while one receiver is slow (in-flight deliveries at
 every kill) and one answers 500 the first time it sees some activities (retries queued). A
-seeded random schedule (the seed is printed; set FEDGROUP_CRASH_SEED to replay one) kills the
+seeded random schedule (the seed is printed; set CRASH_TEST_SEED to replay one) kills the
 `fedgroup serve` process 3-5 times; right after each kill, while nothing can write to it, the
 test reads which deliveries the database says were delivered. The last kill always lands
 while a POST is open at a receiver. "Everything arrived" means: every receiver has its
 activity with a valid signature, and the server's /healthz shows no inbound or outbound work
-left, within PATIENCE seconds (FEDGROUP_CRASH_PATIENCE overrides it).
+left, within PATIENCE seconds (CRASH_TEST_PATIENCE overrides it).
 
 On restart the server takes back the claims its killed predecessor held (one claimer on
 SQLite), so the work is redone at once rather than when the leases run out. A delivery that
@@ -52,7 +52,7 @@ GROUP = "jazz"
 ACTORS_PER_INSTANCE = 15
 MIN_POSTS = 20
 # Seconds after the chaos for every delivery to arrive and every queue to drain.
-PATIENCE = float(os.environ.get("FEDGROUP_CRASH_PATIENCE") or 45.0)
+PATIENCE = float(os.environ.get("CRASH_TEST_PATIENCE") or 45.0)
 SEND_PATIENCE = 20.0  # seconds a remote keeps re-sending one activity until it gets a 202
 
 Key = tuple[str, str]
@@ -324,8 +324,8 @@ async def remotes():
 async def test_sigkill_at_random_moments_loses_nothing_and_resends_nothing_delivered(
     tmp_path: Path, remotes: list[Remote]
 ):
-    seed = int(os.environ.get("FEDGROUP_CRASH_SEED") or random.randrange(2**32))
-    print(f"crash schedule seed: {seed} (replay with FEDGROUP_CRASH_SEED={seed})")
+    seed = int(os.environ.get("CRASH_TEST_SEED") or random.randrange(2**32))
+    print(f"crash schedule seed: {seed} (replay with CRASH_TEST_SEED={seed})")
     rng = random.Random(seed)
     crashes = CrashLog()
     follows: dict[str, tuple[Remote, str]] = {}  # follow id -> who sent it, once it got 202

@@ -1,6 +1,6 @@
 """One headless Chromium for the whole browser suite, and a site with groups and posts.
 
-Chromium is Debian's (/usr/bin/chromium, or FEDGROUP_CHROMIUM), never a browser Playwright
+Chromium is Debian's (/usr/bin/chromium, or CHROMIUM_BINARY), never a browser Playwright
 downloads. The suite shares one event loop (session scope) so the browser starts once; each
 test gets a fresh browser context (no cookies or storage carried over).
 """
@@ -28,7 +28,7 @@ from tests.fakes.server import FedgroupServer
 REPO = Path(__file__).resolve().parents[2]
 AXE_DIR = Path(__file__).resolve().parent / "axe"
 AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = Path(os.environ.get("FEDGROUP_ARTIFACTS", REPO / "artifacts")) / "browser"
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", REPO / "artifacts")) / "browser"
 SUBSCRIBE = "/authorize_interaction?uri={uri}"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
