@@ -53,7 +53,10 @@ ACTORS_PER_INSTANCE = 15
 MIN_POSTS = 20
 # Seconds after the chaos for every delivery to arrive and every queue to drain.
 PATIENCE = float(os.environ.get("CRASH_TEST_PATIENCE") or 45.0)
-SEND_PATIENCE = 20.0  # seconds a remote keeps re-sending one activity until it gets a 202
+# Seconds a remote keeps re-sending one activity until it gets a 202. It spans a restart,
+# and a restart is a Python start-up: on a loaded 2-core machine that alone took 18 s, so
+# this only bounds a server that never comes back, it does not time one.
+SEND_PATIENCE = 60.0
 
 Key = tuple[str, str]
 """(activity id, inbox URL): one delivery as a receiver sees it."""
