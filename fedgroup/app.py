@@ -17,7 +17,7 @@ from .runtime import Runtime
 from .service.instance import ensure_instance_key, instance_fetcher, user_agent
 from .service.joining import FollowRouter
 from .storage.db import close_database, open_database
-from .web import discovery, feeds, groups, inbox, instance, objects, pages
+from .web import discovery, feeds, groups, inbox, instance, objects, pages, threads
 from .web.middleware import access_logging, forwarded_headers, security_headers
 from .web.templating import content_security_policy, setup_pages
 
@@ -75,5 +75,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(objects.routes)
     app.add_routes(pages.routes)
     app.add_routes(feeds.routes)
+    app.add_routes(threads.routes)
     setup_pages(app, settings)
     return app

@@ -282,6 +282,37 @@ async def check_thread_from_0003() -> None:
     assert any("group_id" in (r["d"] or "") and "in_reply_to" in (r["d"] or "") for r in rows)
 
 
+ROWS_WITH_TWO_THREADS = {
+    **ROWS_WITH_A_THREAD,
+    "objects": [
+        *ROWS_WITH_A_THREAD["objects"],
+        # Answers a post that is not here: it starts its own thread.
+        {
+            "id": 4, "ap_id": f"{ANN}/statuses/4", "type": "Note", "attributed_to": ANN,
+            "group_id": 1, "in_reply_to": "https://elsewhere.example/notes/9",
+            "content_html": "<p>post 4</p>", "document": "{}", "deleted": False,
+            "created_at": NOW,
+        },
+    ],
+}
+
+
+async def check_threads_from_0004() -> None:
+    """0005 gives every stored post its thread (the first post of its inReplyTo chain in the
+    group) and its arrival as its publication time; the thread's posts are then found by
+    the query the thread collection makes."""
+    threads = {o.ap_id: o.thread_id for o in await StoredObject.all()}
+    assert threads == {
+        f"{ANN}/statuses/1": 1,
+        f"{ANN}/statuses/2": 1,
+        f"{ANN}/statuses/3": 1,
+        f"{ANN}/statuses/4": 4,
+    }
+    thread = await StoredObject.filter(group_id=1, thread_id=1).order_by("published", "id")
+    assert [o.content_html for o in thread] == ["<p>post 1</p>", "<p>post 2</p>", "<p>post 3</p>"]
+    assert all(o.published == NOW and o.context is None for o in thread)
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -295,6 +326,11 @@ UPGRADE_CASES = [
     ),
     pytest.param(
         UpgradeCase("0003_canonical_hosts", ROWS_WITH_A_THREAD), check_thread_from_0003, id="0004"
+    ),
+    pytest.param(
+        UpgradeCase("0004_conversation_indexes", ROWS_WITH_TWO_THREADS),
+        check_threads_from_0004,
+        id="0005",
     ),
 ]
 

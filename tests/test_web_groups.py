@@ -26,6 +26,7 @@ from fedgroup.storage.models import (
     MembershipMode,
     MembershipState,
     RemoteActor,
+    StoredObject,
     Visibility,
 )
 from tests.fakes.fixtures import Corpus
@@ -283,21 +284,31 @@ async def test_empty_outbox_and_its_first_page(client: TestClient) -> None:
 
 
 async def test_outbox_pages_newest_first_and_only_public_announces(client: TestClient) -> None:
+    """One item per conversation the group announced publicly and still holds: its latest
+    wrapped Announce; replies and deleted posts are not listed."""
     group = await make_group()
     actor = f"{BASE}/groups/jazzpiano"
-    for i in range(21):
-        ap_id = f"{BASE}/activities/{i}"
+
+    async def post(n: int, **fields) -> None:
+        ap_id = f"{BASE}/activities/{n}"
         await Activity.create(
             ap_id=ap_id, type="Announce", actor=actor, inbound=False, group=group,
             payload={"id": ap_id, "type": "Announce"}, public=True,
         )
-    await Activity.create(
-        ap_id=f"{BASE}/activities/private", type="Announce", actor=actor, inbound=False,
-        group=group, payload={"id": "private"}, public=False,
-    )
+        await StoredObject.create(
+            ap_id=f"https://social.example/notes/{n}", type="Note", group=group,
+            attributed_to="https://social.example/users/ann", document={}, announce_id=ap_id,
+            **fields,
+        )
+
+    for i in range(21):
+        await post(i)
+    await post(21, in_reply_to="https://social.example/notes/1")
+    await post(22, deleted=True)
     outbox = f"{actor}/outbox"
     _, doc = await get_json(client, "/groups/jazzpiano/outbox")
     assert doc["totalItems"] == 21
+    assert [item["id"] for item in doc["orderedItems"][:1]] == [f"{BASE}/activities/20"]
     _, first = await get_json(client, "/groups/jazzpiano/outbox?page=1")
     assert [item["id"] for item in first["orderedItems"][:2]] == [
         f"{BASE}/activities/20",

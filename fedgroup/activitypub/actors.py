@@ -41,6 +41,18 @@ class GroupUrls:
         return self.actor + "/moderators"
 
     @property
+    def events(self) -> str:
+        return self.actor + "/events"
+
+    def thread(self, thread_id: int) -> str:
+        """A thread's collection (FEP-7888 `context`), by the local id of its first post."""
+        return f"{self.actor}/threads/{thread_id}"
+
+    def replies(self, post_id: int) -> str:
+        """The answers to one post, by its local id."""
+        return f"{self.actor}/posts/{post_id}/replies"
+
+    @property
     def key_id(self) -> str:
         return self.actor + "#main-key"
 
@@ -170,18 +182,26 @@ def instance_actor_document(base_url: str, domain: str, public_key_pem: str) -> 
 
 
 def ordered_collection(
-    collection_id: str, total: int, *, first: str | None = None, items: list[Any] | None = None
+    collection_id: str,
+    total: int,
+    *,
+    first: str | None = None,
+    items: list[Any] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """An OrderedCollection head: items inline when given, else a link to the first page."""
+    """An OrderedCollection head: items inline when given, a link to the first page when
+    given (both: the first page inline, for readers that do not page, as Lemmy's outbox
+    reader); `extra` adds properties (`attributedTo` of a thread, `partOf`…)."""
     doc: dict[str, Any] = {
         "@context": ACTOR_CONTEXT[0],
         "id": collection_id,
         "type": "OrderedCollection",
         "totalItems": total,
+        **extra,
     }
     if items is not None:
         doc["orderedItems"] = items
-    elif first is not None:
+    if first is not None:
         doc["first"] = first
     return doc
 

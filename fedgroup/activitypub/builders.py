@@ -58,9 +58,11 @@ def announce_wrapped(
     inner: dict[str, Any],
     *,
     public: bool,
+    context: str | None = None,
 ) -> dict[str, Any]:
-    """FEP-1b12: the group announces the member's activity, embedded unchanged."""
-    return {
+    """FEP-1b12: the group announces the member's activity, embedded unchanged; `context`
+    (FEP-7888) names the thread it belongs to."""
+    doc = {
         "@context": AS_CONTEXT,
         "id": activity_id,
         "type": "Announce",
@@ -70,6 +72,9 @@ def announce_wrapped(
         "audience": group_url,
         "object": inner,
     }
+    if context:
+        doc["context"] = context
+    return doc
 
 
 def announce_boost(
@@ -79,9 +84,10 @@ def announce_boost(
     object_id: str,
     author_url: str,
     published: str,
+    context: str | None = None,
 ) -> dict[str, Any]:
     """A boost: Mastodon shows an Announce of a fetchable public status as a reblog."""
-    return {
+    doc = {
         "@context": AS_CONTEXT,
         "id": activity_id,
         "type": "Announce",
@@ -91,6 +97,9 @@ def announce_boost(
         "cc": [followers_url, author_url],
         "object": object_id,
     }
+    if context:
+        doc["context"] = context
+    return doc
 
 
 def undo(activity_id: str, actor_url: str, undone: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +131,8 @@ def members_only_note(
     content_html: str,
     published: str,
     in_reply_to: str | None = None,
+    context: str | None = None,
+    replies: str | None = None,
 ) -> dict[str, Any]:
     """The group's own followers-only Note quoting a member's post, with attribution.
 
@@ -146,6 +157,10 @@ def members_only_note(
     }
     if in_reply_to:
         note["inReplyTo"] = in_reply_to
+    if context:
+        note["context"] = context
+    if replies:
+        note["replies"] = replies
     return note
 
 

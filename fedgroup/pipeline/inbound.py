@@ -20,7 +20,7 @@ from tortoise.expressions import Q
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
 from ..storage.models import Activity, ActivityState
-from .handlers import HANDLERS, Ignored, InboundContext
+from .handlers import HANDLERS, Deferred, Ignored, InboundContext
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ async def process_one(settings: Settings, fetcher: Fetcher, row: Activity) -> No
     except Ignored as skipped:
         log.info("inbound %s %s ignored: %s", row.type, row.ap_id, skipped)
         row.state, row.error = ActivityState.DONE, f"ignored: {skipped}"
+    except Deferred as waiting:
+        _defer(row, waiting, now)
     except Exception as exc:  # a handler failing must not stop the queue; it is retried
         row.attempts += 1
         row.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -70,6 +72,18 @@ async def process_one(settings: Settings, fetcher: Fetcher, row: Activity) -> No
         row.state, row.error = ActivityState.DONE, None
     row.claimed_until = None
     await row.save(update_fields=["state", "error", "attempts", "process_after", "claimed_until"])
+
+
+def _defer(row: Activity, waiting: Deferred, now: datetime) -> None:
+    """Keep a row that waits for something (attempts unchanged), or drop it when its time
+    is up. The handler's service wakes it early when what it waits for arrives."""
+    deadline = row.created_at + waiting.give_up_after
+    if now >= deadline:
+        log.info("inbound %s %s dropped: %s", row.type, row.ap_id, waiting)
+        row.state, row.error = ActivityState.DONE, f"ignored: gave up waiting: {waiting}"
+        return
+    row.error = f"waiting: {waiting}"
+    row.process_after = min(now + waiting.retry_after, deadline)
 
 
 async def process_due(settings: Settings, fetcher: Fetcher) -> int:

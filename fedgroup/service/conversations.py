@@ -3,6 +3,12 @@
 Every id the group mints here is derived from what it announces (uuid5 of group and source
 id), so processing the same inbound activity twice queues nothing twice: outbound queuing
 is idempotent per id. That is what makes at-least-once inbound processing safe.
+
+Activities also arrive out of order: an edit is kept only if it is newer than the version
+held (activitypub.versions); a Delete before its Create leaves a tombstone (only from the
+object's own origin) so the late Create is dropped; a Like before its post waits for it
+(`Pending`) and is passed on when the post arrives, or dropped after `LATE_OBJECT_WAIT`.
+Which thread a post joins is threads.py's question; polls' votes go to polls.py.
 """
 
 from __future__ import annotations
@@ -10,21 +16,25 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..activitypub import builders
 from ..activitypub.actor_docs import actor_of
 from ..activitypub.actors import group_urls
 from ..activitypub.addressing import in_reply_to, local_groups_named, named_actors, recipients
+from ..activitypub.events import event_times
 from ..activitypub.fetch import FetchError, same_origin
+from ..activitypub.polls import is_vote
 from ..activitypub.sanitize import sanitize_html
 from ..activitypub.shapes import Shape, shape_for
 from ..activitypub.signed_fetch import Fetcher
+from ..activitypub.versions import Order, compare_versions
 from ..activitypub.vocab import id_of, is_public
 from ..config import Settings
 from ..storage.models import (
     Activity,
+    ActivityState,
     Group,
     Instance,
     Membership,
@@ -33,17 +43,19 @@ from ..storage.models import (
     StoredObject,
     Visibility,
 )
+from . import polls, threads
 from .ids import derived_id
 from .membership import is_banned
 from .outbound import queue_activity
+from .outcomes import Pending, Refused
+from .threads import POSTABLE_TYPES, Placement, post_type
 
 log = logging.getLogger(__name__)
 
-POSTABLE_TYPES = frozenset({"Note", "Page", "Article", "Question", "Event", "Image", "Video"})
+__all__ = ["POSTABLE_TYPES", "Pending", "Refused", "receive_post"]
 
-
-class Refused(Exception):
-    """Valid, but not something this group announces; the reason is recorded and logged."""
+# How long a Like (or Dislike) of a post we do not have yet waits for the post.
+LATE_OBJECT_WAIT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -102,17 +114,29 @@ async def resolve_object(fetcher: Fetcher, activity: dict[str, Any]) -> dict[str
 
 
 async def groups_addressed(
-    settings: Settings, activity: dict[str, Any], obj: dict[str, Any]
+    settings: Settings, activity: dict[str, Any], obj: dict[str, Any], placement: Placement
 ) -> list[Group]:
-    """Our groups the post is for: addressed, mentioned, or replied to within the group."""
+    """Our groups the post is for: addressed, mentioned, or answering a post in a group's
+    thread (however far up its `inReplyTo` chain; threads.place found it)."""
+    groups: dict[int, Group] = {}
+    parent = placement.parent
+    if parent is not None and parent.group_id is not None:
+        # First: the post is stored once, in the thread of the group it answers into.
+        groups[parent.group_id] = await Group.get(id=parent.group_id)
     names = local_groups_named(named_actors(activity, obj), settings.url("/groups/"))
-    groups = {g.id: g for g in await Group.filter(name__in=list(names))} if names else {}
-    parent_id = in_reply_to(obj)
-    if parent_id:
-        parent = await StoredObject.get_or_none(ap_id=parent_id)
-        if parent is not None and parent.group_id is not None and parent.group_id not in groups:
-            groups[parent.group_id] = await Group.get(id=parent.group_id)
+    for group in await Group.filter(name__in=list(names)) if names else []:
+        groups.setdefault(group.id, group)
     return list(groups.values())
+
+
+def check_owned_by(actor: str, obj: dict[str, Any]) -> None:
+    """A post is its author's: attributed to the actor (if it says), with its id on the
+    actor's origin (nobody posts, edits or deletes under someone else's ids)."""
+    author = id_of(obj.get("attributedTo"))
+    if author is not None and author != actor:
+        raise Refused(f"object attributed to {author}, not to the actor {actor}")
+    if not same_origin(obj["id"], actor):
+        raise Refused(f"object {obj['id']} is not on the origin of its author {actor}")
 
 
 async def check_may_post(settings: Settings, group: Group, actor: str, obj: dict[str, Any]) -> None:
@@ -139,67 +163,84 @@ async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str,
     """
     actor = actor_of(activity) or ""
     obj = await resolve_object(fetcher, activity)
-    kind = obj.get("type")
-    if kind not in POSTABLE_TYPES:
-        raise Refused(f"{kind!r} objects are not posted to groups")
-    author = id_of(obj.get("attributedTo"))
-    if author is not None and author != actor:
-        raise Refused(f"object attributed to {author}, not to the actor {actor}")
-    groups = await groups_addressed(settings, activity, obj)
+    if post_type(obj) is None:
+        raise Refused(f"{obj.get('type')!r} objects are not posted to groups")
+    check_owned_by(actor, obj)
+    if is_vote(obj):
+        await polls.receive_vote(settings, fetcher, activity, obj)
+        return []
+    placement = await threads.place(fetcher, obj)
+    groups = await groups_addressed(settings, activity, obj, placement)
     if not groups:
         raise Refused("not addressed to a group here")
     announced, reasons = [], []
     for group in groups:
         try:
             await check_may_post(settings, group, actor, obj)
+            post = await _store_post(group, actor, obj, placement)
         except Refused as refusal:
             log.info("post %s refused: %s", obj.get("id"), refusal)
             reasons.append(str(refusal))
             continue
-        if not await _store_post(group, actor, obj):
-            reasons.append(f"{obj['id']} was deleted")
-            continue
         # Announcing again after a crash is safe: the derived ids make queuing idempotent.
-        await announce_post(settings, group, activity, obj)
+        await announce_post(settings, group, activity, obj, post)
         announced.append(group.name)
     if not announced:
         raise Refused("; ".join(reasons))
+    await wake_waiting_for(obj["id"])
     return announced
 
 
-async def _store_post(group: Group, actor: str, obj: dict[str, Any]) -> bool:
-    """Store the post once; False if it was deleted (even before it arrived)."""
+async def _store_post(
+    group: Group, actor: str, obj: dict[str, Any], placement: Placement
+) -> StoredObject:
+    """The post as stored (once, in its thread); Refused if it was deleted, even before it
+    arrived, or if its id belongs to someone else already."""
     existing = await StoredObject.get_or_none(ap_id=obj["id"])
     if existing is not None:
-        return not existing.deleted
-    await StoredObject.create(
-        ap_id=obj["id"],
-        type=str(obj.get("type"))[:32],
-        attributed_to=actor,
-        group=group,
-        in_reply_to=(in_reply_to(obj) or "")[:2048] or None,
-        content_html=sanitize_html(obj.get("content") or ""),
-        document=obj,
-    )
-    return True
+        if existing.deleted:
+            raise Refused(f"{obj['id']} was deleted")
+        if existing.attributed_to != actor:
+            raise Refused(f"{obj['id']} belongs to {existing.attributed_to}")
+        if existing.group_id is not None:
+            return existing
+    return await threads.store_in_thread(group, actor, obj, placement)
+
+
+async def wake_waiting_for(object_id: str) -> None:
+    """Activities waiting for this object (a Like that came first) are due now."""
+    now = datetime.now(UTC)
+    await Activity.filter(
+        inbound=True, state=ActivityState.RECEIVED, object_id=object_id, process_after__gt=now
+    ).update(process_after=now)
 
 
 async def announce_post(
-    settings: Settings, group: Group, activity: dict[str, Any], obj: dict[str, Any]
+    settings: Settings,
+    group: Group,
+    activity: dict[str, Any],
+    obj: dict[str, Any],
+    post: StoredObject,
 ) -> None:
-    """Announce a new post to every member server, in the shape its software shows."""
+    """Announce a new post to every member server, in the shape its software shows, under
+    its thread's `context`."""
     urls = group_urls(settings.base_url, group.name)
     audience = await audience_of(group)
     public = group_is_public(group) and is_public(recipients(activity, obj))
+    context = threads.context_of(settings, group, post)
     wrapped = builders.announce_wrapped(
         _derived_id(settings, "announce", group, activity["id"]),
         urls.actor,
         urls.followers,
         activity,
         public=public,
+        context=context,
     )
     # Queued even with no FEP-1b12 member: the outbox lists it, and its id is fetchable.
     await queue_activity(wrapped, group=group, inboxes=audience.wrapped, public=public)
+    if public and post.announce_id is None:
+        post.announce_id = wrapped["id"]
+        await post.save(update_fields=["announce_id"])
     if not audience.boost:
         return
     if public:
@@ -210,16 +251,21 @@ async def announce_post(
             obj["id"],
             actor_of(activity) or "",
             _now(),
+            context=context,
         )
         await queue_activity(boost, group=group, inboxes=audience.boost)
         return
-    note = await _group_quote_note(settings, group, activity, obj)
+    note = await _group_quote_note(settings, group, activity, obj, post)
     create = builders.create(_derived_id(settings, "create", group, obj["id"]), urls.actor, note)
     await queue_activity(create, group=group, inboxes=audience.boost)
 
 
 async def _group_quote_note(
-    settings: Settings, group: Group, activity: dict[str, Any], obj: dict[str, Any]
+    settings: Settings,
+    group: Group,
+    activity: dict[str, Any],
+    obj: dict[str, Any],
+    post: StoredObject,
 ) -> dict[str, Any]:
     """The group's followers-only Note quoting a member's post (for microblog members)."""
     urls = group_urls(settings.base_url, group.name)
@@ -241,6 +287,8 @@ async def _group_quote_note(
         content_html=sanitize_html(obj.get("content") or ""),
         published=_now(),
         in_reply_to=parent_note,
+        context=threads.context_of(settings, group, post),
+        replies=urls.replies(post.id),
     )
     await StoredObject.get_or_create(
         ap_id=note["id"],
@@ -279,17 +327,31 @@ async def _post_by(actor: str, object_id: str | None) -> StoredObject:
 
 
 async def receive_update(settings: Settings, fetcher: Fetcher, activity: dict[str, Any]) -> None:
-    """The author edited a post: keep the new version and pass the edit on (FEP-1b12)."""
+    """The author edited a post (or a poll's results changed): keep the new version if it
+    is newer than ours and pass the edit on (FEP-1b12); an older one is dropped."""
     actor = actor_of(activity) or ""
     obj = await resolve_object(fetcher, activity)
     post = await _post_by(actor, obj.get("id"))
     if post.deleted:
         raise Refused("edit of a deleted post")
-    post.document = obj
-    post.content_html = sanitize_html(obj.get("content") or "")
-    await post.save(update_fields=["document", "content_html"])
+    order = compare_versions(post.document, obj)
+    if order is Order.OLDER:
+        raise Refused(f"edit of {post.ap_id} is not newer than the version held")
+    if order is Order.NEWER:
+        times = event_times(obj)
+        post.document = obj
+        post.content_html = sanitize_html(obj.get("content") or "")
+        post.starts_at = times.starts_at if times else None
+        post.ends_at = times.ends_at if times else None
+        await post.save(update_fields=["document", "content_html", "starts_at", "ends_at"])
+    # The same version again (a replay after a crash) is announced again under the same id.
     group = await Group.get(id=post.group_id)
-    await _announce_wrapped_only(settings, group, activity)
+    listed = group_is_public(group) and is_public(recipients(obj))
+    wrapped = await _announce_wrapped_only(settings, group, activity, post, listed=listed)
+    if post.announce_id is not None and listed:
+        # The outbox now offers the edited version (Lemmy reads Update{Page} like a Create).
+        post.announce_id = wrapped
+        await post.save(update_fields=["announce_id"])
 
 
 async def receive_delete(settings: Settings, activity: dict[str, Any]) -> None:
@@ -315,7 +377,8 @@ async def receive_delete(settings: Settings, activity: dict[str, Any]) -> None:
     await post.save(update_fields=["deleted", "content_html"])
     group = await Group.get(id=post.group_id)
     urls = group_urls(settings.base_url, group.name)
-    audience = await _announce_wrapped_only(settings, group, activity)
+    await _announce_wrapped_only(settings, group, activity, post)
+    audience = await audience_of(group)
     if not audience.boost:
         return
     if group_is_public(group):
@@ -344,21 +407,36 @@ async def receive_delete(settings: Settings, activity: dict[str, Any]) -> None:
 async def receive_reaction(settings: Settings, activity: dict[str, Any]) -> None:
     """A member's Like/Dislike (or its Undo) of a group post: FEP-1b12 servers count votes
     from the group's Announce; microblogging servers get nothing (likes are between the
-    liker and the author there, and the author's server was told directly)."""
+    liker and the author there, and the author's server was told directly).
+
+    A reaction to a post we do not have yet is `Pending` (the inbound queue keeps it until
+    the post arrives or `LATE_OBJECT_WAIT` passes); one undone meanwhile is dropped."""
     actor = actor_of(activity) or ""
-    reaction = activity.get("object") if activity.get("type") == "Undo" else activity
+    undo = activity.get("type") == "Undo"
+    reaction = activity.get("object") if undo else activity
     target = id_of(reaction.get("object")) if isinstance(reaction, dict) else None
     post = await StoredObject.get_or_none(ap_id=target or "")
+    if post is None and target and not undo:
+        if await Activity.exists(inbound=True, type="Undo", actor=actor, object_id=activity["id"]):
+            raise Refused(f"reaction to {target} was undone before the post arrived")
+        raise Pending(f"reaction to {target}, which has not arrived here yet")
     if post is None or post.group_id is None or post.deleted:
         raise Refused(f"reaction to {target}, which is not a post in a group here")
     group = await Group.get(id=post.group_id)
     await check_may_post(settings, group, actor, {"inReplyTo": target})
-    await _announce_wrapped_only(settings, group, activity)
+    await _announce_wrapped_only(settings, group, activity, post)
 
 
 async def _announce_wrapped_only(
-    settings: Settings, group: Group, activity: dict[str, Any]
-) -> Audience:
+    settings: Settings,
+    group: Group,
+    activity: dict[str, Any],
+    post: StoredObject,
+    *,
+    listed: bool = False,
+) -> str:
+    """Announce a member's activity about `post` to FEP-1b12 members; returns its id.
+    `listed`: a public edit of a public post, which the outbox may offer."""
     urls = group_urls(settings.base_url, group.name)
     audience = await audience_of(group)
     public = group_is_public(group)
@@ -368,6 +446,7 @@ async def _announce_wrapped_only(
         urls.followers,
         activity,
         public=public,
+        context=threads.context_of(settings, group, post),
     )
-    await queue_activity(wrapped, group=group, inboxes=audience.wrapped)
-    return audience
+    await queue_activity(wrapped, group=group, inboxes=audience.wrapped, public=listed)
+    return wrapped["id"]

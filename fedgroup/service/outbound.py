@@ -74,6 +74,7 @@ async def queue_activity(
     inboxes: Iterable[str],
     public: bool = False,
     notifier: DeliveryNotifier = delivery_notifier,
+    stored_as: str | None = None,
 ) -> Activity:
     """Store an outbound activity and one delivery per distinct inbox, atomically, and wake
     the worker. Every attempt to an inbox sends this same payload (same `id`), so receivers
@@ -81,8 +82,11 @@ async def queue_activity(
 
     Queuing an `id` already stored as outbound adds deliveries only for inboxes it does not
     have yet (the stored payload is kept), so callers may safely repeat themselves.
+
+    `stored_as` is for forwarding someone else's activity unchanged (its `id` is theirs, and
+    we hold it as inbound): the row gets this id of ours instead, and is never served.
     """
-    ap_id = payload.get("id")
+    ap_id = stored_as or payload.get("id")
     if not isinstance(ap_id, str) or not ap_id:
         raise ValueError("an outbound activity needs a string id")
     activity_type = payload.get("type")

@@ -5,19 +5,20 @@ public group's posts that were never public (a followers-only status that mentio
 group), are for members' servers alone (see access.py). Everything here reads; nothing a
 visitor does writes a row.
 
-Sections that will come with other work (moderators, pinned posts, upcoming events, the
-published moderation log) get their own function here when their data exists.
+Sections that will come with other work (moderators, pinned posts, the published
+moderation log) get their own function here when their data exists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.expressions import Q
 
 from ..activitypub.addressing import recipients
+from ..activitypub.events import location_text
 from ..activitypub.vocab import as_list, id_of, is_public
 from ..storage.models import (
     Group,
@@ -29,6 +30,7 @@ from ..storage.models import (
 )
 
 GROUPS_PER_PAGE = 30
+UPCOMING_EVENTS = 100
 THREADS_PER_PAGE = 20
 MAX_THREAD_POSTS = 500
 MAX_THREAD_DEPTH = 12
@@ -97,6 +99,22 @@ class Thread:
     ancestors: list[PostView]
     parent_elsewhere: str | None  # it answers a post we do not hold (or may not show)
     reply_total: int
+
+
+@dataclass(frozen=True)
+class EventView:
+    """An upcoming event as a page, the events collection and the calendar feed show it."""
+
+    id: int
+    ap_id: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None
+    location: str | None
+    url: str
+    description_html: str
+    organizer: Author
+    updated: datetime | None
 
 
 def shows_content(group: Group) -> bool:
@@ -368,3 +386,48 @@ def _attachments(value: Any) -> list[Attachment]:
             kind = str(item["type"]).lower()
         found.append(Attachment(url=url, label=_text(item.get("name"), 500) or "", kind=kind))
     return found
+
+
+# -- a group's upcoming events ---------------------------------------------------------------
+
+
+async def upcoming_events(
+    group: Group,
+    *,
+    public_only: bool = True,
+    now: datetime | None = None,
+    limit: int = UPCOMING_EVENTS,
+) -> list[EventView]:
+    """Events of `group` that have not ended (those without an end: not yet started), by
+    start. `public_only` (pages, public feeds) keeps only events their authors made public;
+    members' servers of a members-only group ask with it off."""
+    now = now or datetime.now(UTC)
+    rows = (
+        await StoredObject.filter(group=group, deleted=False, starts_at__isnull=False)
+        .filter(Q(ends_at__gte=now) | Q(ends_at__isnull=True, starts_at__gte=now))
+        .order_by("starts_at", "id")
+        .limit(limit)
+    )
+    shown = [r for r in rows if not public_only or is_public_post(r)]
+    authors = await _authors({r.attributed_to for r in shown})
+    return [
+        _event_view(r, authors.get(r.attributed_to) or _unknown_author(r.attributed_to))
+        for r in shown
+    ]
+
+
+def _event_view(row: StoredObject, organizer: Author) -> EventView:
+    doc: dict[str, Any] = row.document if isinstance(row.document, dict) else {}
+    assert row.starts_at is not None
+    return EventView(
+        id=row.id,
+        ap_id=row.ap_id,
+        title=_text(doc.get("name"), 300) or _text(doc.get("summary"), 300) or "Event",
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        location=location_text(doc),
+        url=_http_url(id_of(doc.get("url"))) or _http_url(row.ap_id) or row.ap_id,
+        description_html=row.content_html,
+        organizer=organizer,
+        updated=_time(doc.get("updated")),
+    )

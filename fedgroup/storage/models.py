@@ -242,12 +242,28 @@ class StoredObject(Model):
     document = fields.JSONField()
     deleted = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The thread: the id of its first post here, and the `context` the group announces it
+    # under (FEP-7888): the group's thread collection, or the root author's own.
+    thread_id = fields.IntField(null=True)
+    context = fields.CharField(max_length=2048, null=True)
+    # When the author says it was written (clamped to arrival): threads read in this order.
+    published = fields.DatetimeField(null=True)
+    # The group's latest wrapped Announce of it (Create or Update): what the outbox lists.
+    announce_id = fields.CharField(max_length=2048, null=True)
+    # Events only: when it starts and ends, for the upcoming-events collection and feed.
+    starts_at = fields.DatetimeField(null=True)
+    ends_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "objects"
         # A group's conversation starters (in_reply_to NULL) and the answers to a post,
-        # newest first by id: what group and post pages ask on every visit.
-        indexes = (("group_id", "in_reply_to"),)
+        # newest first by id: what group and post pages ask on every visit. A thread's
+        # posts, and a group's events by start, are asked by the collections.
+        indexes = (
+            ("group_id", "in_reply_to"),
+            ("group_id", "thread_id"),
+            ("group_id", "starts_at"),
+        )
 
 
 class Delivery(Model):

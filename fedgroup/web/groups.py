@@ -14,10 +14,10 @@ from ..activitypub.actors import (
     tombstone_document,
 )
 from ..app_keys import SETTINGS
+from ..service import threads
 from ..service.profile import actor_document
 from ..service.tombstones import tombstone_of
 from ..storage.models import (
-    Activity,
     Group,
     GroupTombstone,
     Membership,
@@ -176,25 +176,26 @@ async def image(request: web.Request) -> web.Response:
 
 @routes.get("/groups/{name}/outbox")
 async def outbox(request: web.Request) -> web.Response:
-    """The group's own activities (its Announces), newest first, paginated with next/prev.
+    """The group's conversations as it announced them, newest first, paginated.
 
-    A members-only group's content is not listed here: it goes only to members' servers.
+    The head carries the first page inline as well as a link to it: Lemmy reads a newly
+    followed community's posts from the head's `orderedItems` and never pages. A
+    members-only group's content is not listed here: it goes only to members' servers.
     """
     group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
     if group.visibility == Visibility.MEMBERS_ONLY:
         return activity_response(ordered_collection(urls.outbox, 0, items=[]))
-    listed = Activity.filter(group=group, inbound=False, type="Announce", public=True)
-    total = await listed.count()
     page = _page_number(request)
+    found = await threads.announced_posts(group, page=page or 1, size=PAGE_SIZE)
     if page is None:
         return activity_response(
-            ordered_collection(urls.outbox, total, first=f"{urls.outbox}?page=1")
+            ordered_collection(
+                urls.outbox, found.total, items=found.items, first=f"{urls.outbox}?page=1"
+            )
         )
-    rows = await listed.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    items = [row.payload for row in rows[:PAGE_SIZE]]
     return activity_response(
         ordered_collection_page(
-            urls.outbox, page, items, total=total, has_next=len(rows) > PAGE_SIZE
+            urls.outbox, page, found.items, total=found.total, has_next=found.has_next
         )
     )

@@ -23,7 +23,8 @@ async def _require_read(request: web.Request, group_id: int | None, *, public: b
 async def activity(request: web.Request) -> web.Response:
     """One of the group's activities (Announce, Accept…): receivers fetch them to verify."""
     row = await Activity.get_or_none(ap_id=request.app[SETTINGS].url(request.path), inbound=False)
-    if row is None:
+    if row is None or row.payload.get("id") != row.ap_id:
+        # Forwarded activities (a vote passed to a poll's author) are someone else's.
         return json_error(404, "no such activity")
     # Only what the group published publicly is public (Announces it lists in its outbox,
     # boosts); wrapped non-public posts and answers to one follower are for members.

@@ -2,8 +2,8 @@
 
 A group's page is built from sections, each filled by one function below (which asks one
 function of `service.reading`) and drawn by one template in `templates/sections/`. Sections
-that need data this server does not keep yet (moderators, pinned posts, upcoming events,
-the published moderation log) are not drawn at all rather than faked.
+that need data this server does not keep yet (moderators, pinned posts, the published
+moderation log) are not drawn at all rather than faked.
 """
 
 from __future__ import annotations
@@ -126,6 +126,22 @@ async def recent_section(group: Group, before: int | None) -> RecentSection | No
 
 
 @dataclass(frozen=True)
+class EventsSection:
+    upcoming: list[reading.EventView]
+    calendar_url: str
+
+
+async def events_section(group: Group) -> EventsSection | None:
+    """Upcoming public events, soonest first; None when there are none (or no content)."""
+    if not reading.shows_content(group):
+        return None
+    upcoming = await reading.upcoming_events(group, limit=10)
+    if not upcoming:
+        return None
+    return EventsSection(upcoming=upcoming, calendar_url=f"/groups/{group.name}/events.ics")
+
+
+@dataclass(frozen=True)
 class JoinSection:
     action: str
     handle: str
@@ -157,6 +173,7 @@ async def _group_sections(
         "profile": profile_section(settings, group),
         "rules": rules_section(group),
         "members": await members_section(group),
+        "events": await events_section(group) if before is None else None,
         "recent": await recent_section(group, before),
         "join": join_section(settings, group),
     }

@@ -136,3 +136,52 @@ def mastodon_deletes_account(post: ReceivedPost) -> bool:
         and bool(post.verified)
         and id_of(body.get("object")) == body.get("actor")
     )
+
+
+_LEMMY_PAGE_TYPES = frozenset({"Page", "Article", "Note", "Video", "Event"})
+
+
+def lemmy_outbox_posts(outbox: dict[str, Any], community: dict[str, Any]) -> list[dict[str, Any]]:
+    """The posts a Lemmy server creates when it first fetches a community's outbox, in order.
+
+    As Lemmy's community outbox reader does (crates/apub community_outbox.rs): the document
+    must deserialize as its GroupOutbox (an OrderedCollection with `id` on the community's
+    domain, an integer `totalItems` and `orderedItems` inline: it never pages); it takes the
+    first 10 items (a new instance); each must be an `Announce` by the community whose
+    embedded activity is a `Create` or `Update` of a Page-like object without `inReplyTo`
+    (anything else, a comment or a vote, is skipped), by an actor on the object's domain,
+    naming the community, addressed as the community's visibility requires.
+    """
+    if outbox.get("type") != "OrderedCollection" or _host(outbox.get("id")) != _host(
+        community.get("id")
+    ):
+        raise ValueError("not a GroupOutbox of this community")
+    total, items = outbox.get("totalItems"), outbox.get("orderedItems")
+    if not isinstance(total, int) or not isinstance(items, list):
+        raise ValueError("a GroupOutbox needs totalItems and orderedItems")
+    posts = []
+    for announce in items[:10]:
+        if not isinstance(announce, dict) or announce.get("type") != "Announce":
+            continue
+        if announce.get("actor") != community["id"] or not isinstance(announce.get("id"), str):
+            continue
+        inner = announce.get("object")
+        if not isinstance(inner, dict) or inner.get("type") not in {"Create", "Update"}:
+            continue
+        page = inner.get("object")
+        if not isinstance(page, dict) or page.get("type") not in _LEMMY_PAGE_TYPES:
+            continue
+        if "inReplyTo" in page or _host(inner.get("actor")) != _host(page.get("id")):
+            continue
+        if page.get("type") == "Note":
+            continue  # a Create{Note} deserializes as a comment first, and is skipped
+        named = {id_of(page.get("audience"))} | _addresses(page)
+        if community["id"] not in named:
+            continue
+        audience = id_of(inner.get("audience"))
+        if audience is not None and audience != community["id"]:
+            continue
+        if not _lemmy_visibility_ok(inner, community, with_cc=True):
+            continue
+        posts.append(page)
+    return posts

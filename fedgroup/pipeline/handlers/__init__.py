@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from . import create, delete, follow, like, undo, update
-from .context import Ignored, InboundContext
+from . import create, delete, follow, like, rsvp, undo, update
+from .context import Deferred, Ignored, InboundContext
 
 Handler = Callable[[InboundContext], Awaitable[None]]
 
@@ -17,6 +17,12 @@ HANDLERS: dict[str, Handler] = {
     "Update": update.handle,
     "Like": like.handle,
     "Dislike": like.handle,
+    # Answers to an event in a group (Friendica's attendance, Mobilizon's participation).
+    "Accept": rsvp.handle,
+    "TentativeAccept": rsvp.handle,
+    "Reject": rsvp.handle,
+    "Join": rsvp.handle,
+    "Leave": rsvp.handle,
 }
 
-__all__ = ["HANDLERS", "Handler", "Ignored", "InboundContext"]
+__all__ = ["HANDLERS", "Deferred", "Handler", "Ignored", "InboundContext"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ...activitypub.actor_docs import actor_of
@@ -13,6 +14,17 @@ from ...storage.models import Group
 
 class Ignored(Exception):
     """The activity is valid but asks nothing of us (or is not for us); logged, not retried."""
+
+
+class Deferred(Exception):
+    """The activity is valid but waits for something to arrive first (the post it likes):
+    the inbound queue keeps it, tries it again when woken or after `retry_after`, and
+    drops it (as ignored) once `give_up_after` has passed since it arrived."""
+
+    def __init__(self, reason: str, *, retry_after: timedelta, give_up_after: timedelta) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.give_up_after = give_up_after
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""Undo: for now, Undo{Follow} (leaving a group)."""
+"""Undo: of a Follow (leaving a group), of a Like or Dislike, or of an RSVP to an event."""
 
 from __future__ import annotations
 
 from ...activitypub.actor_docs import actor_of
-from ...activitypub.vocab import id_of
+from ...activitypub.events import RSVP_TYPES
+from ...activitypub.vocab import id_of, type_in
 from ...service.conversations import Refused, receive_reaction
+from ...service.events import receive_rsvp
 from ...service.membership import get_group_by_url, receive_unfollow
 from ...storage.models import Activity
 from .context import Ignored, InboundContext
@@ -25,13 +27,20 @@ async def handle(ctx: InboundContext) -> None:
         raise Ignored("Undo of an activity we never saw")
     if actor_of(inner) not in (None, ctx.actor):
         raise Ignored("Undo of another actor's activity")
-    if inner.get("type") in {"Like", "Dislike"}:
+    kind = type_in(inner, {"Like", "Dislike", "Follow", *RSVP_TYPES})
+    if kind in {"Like", "Dislike"}:
         try:
             await receive_reaction(ctx.settings, {**ctx.activity, "object": inner})
         except Refused as refusal:
             raise Ignored(str(refusal)) from None
         return
-    if inner.get("type") != "Follow":
+    if kind in RSVP_TYPES:
+        try:
+            await receive_rsvp(ctx.settings, ctx.fetcher, ctx.activity, inner)
+        except Refused as refusal:
+            raise Ignored(str(refusal)) from None
+        return
+    if kind != "Follow":
         raise Ignored(f"Undo of {inner.get('type')!r} is not handled")
     group = await get_group_by_url(ctx.settings, id_of(inner.get("object")) or "")
     if group is None:
