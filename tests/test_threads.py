@@ -263,6 +263,16 @@ async def test_thread_budget_stops_at_a_parent_that_is_gone(world: World):
     assert handled.error == "ignored: not addressed to a group here"
 
 
+async def test_a_strangers_reply_costs_no_fetch_of_its_ancestors(world: World):
+    """Only members' posts make the group fetch missing parents from other servers."""
+    parent_path = f"/users/carol/statuses/unknown{uuid.uuid4().hex}"
+    stray = note(world.dave, "dave", inReplyTo=world.carol.url(parent_path))
+    create = create_of(world.dave, "dave", stray)
+    await send(world.dave, "dave", world.server, create)
+    await wait_handled(create["id"])
+    assert not [r for r in world.carol.requests if r.path_qs == parent_path]
+
+
 # -- backfill --------------------------------------------------------------------------------
 
 

@@ -139,6 +139,14 @@ def check_owned_by(actor: str, obj: dict[str, Any]) -> None:
         raise Refused(f"object {obj['id']} is not on the origin of its author {actor}")
 
 
+async def may_post_somewhere(settings: Settings, actor: str) -> bool:
+    """Whether `actor` is a member of a group here (or strangers may post): only then may
+    their post make us fetch its missing ancestors from other servers."""
+    if settings.accept_non_members:
+        return True
+    return await Membership.exists(actor__url=actor, state=MembershipState.ACCEPTED)
+
+
 async def check_may_post(settings: Settings, group: Group, actor: str, obj: dict[str, Any]) -> None:
     """Members post; others are refused quietly (open public groups may accept anyone)."""
     if await is_banned(group, actor):
@@ -169,7 +177,7 @@ async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str,
     if is_vote(obj):
         await polls.receive_vote(settings, fetcher, activity, obj)
         return []
-    placement = await threads.place(fetcher, obj)
+    placement = await threads.place(fetcher, obj, fetch=await may_post_somewhere(settings, actor))
     groups = await groups_addressed(settings, activity, obj, placement)
     if not groups:
         raise Refused("not addressed to a group here")

@@ -87,8 +87,10 @@ async def _fetch_ancestor(fetcher: Fetcher, object_id: str) -> dict[str, Any] | 
     return doc
 
 
-async def place(fetcher: Fetcher, obj: dict[str, Any]) -> Placement:
-    """Find the thread a post answers into (see the module docstring for the budget)."""
+async def place(fetcher: Fetcher, obj: dict[str, Any], *, fetch: bool = True) -> Placement:
+    """Find the thread a post answers into (see the module docstring for the budget).
+    Without `fetch`, only posts already here count (for senders who may not post anywhere
+    here: their replies must not cost us requests to other servers)."""
     parent_id = in_reply_to(obj)
     seen = {obj.get("id")}
     fetched: list[dict[str, Any]] = []
@@ -101,7 +103,7 @@ async def place(fetcher: Fetcher, obj: dict[str, Any]) -> Placement:
                     if row.group_id is None or row.thread_id is None:
                         break  # a tombstone (deleted before it reached us): no thread
                     return Placement(parent=row, fetched=fetched[::-1])
-                if len(fetched) >= MAX_ANCESTOR_FETCHES:
+                if not fetch or len(fetched) >= MAX_ANCESTOR_FETCHES:
                     break
                 doc = await _fetch_ancestor(fetcher, parent_id)
                 if doc is None:
