@@ -17,7 +17,6 @@ someone else acts on it: a vote, a moderator's removal), `{group}` (our group).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from fedgroup.activitypub.vocab import PUBLIC, id_of
 from fedgroup.storage.models import Activity, ActivityState, Membership, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.fixtures import Corpus, rewrite_ids
-from tests.fakes.members import join, start_remote
+from tests.fakes.members import join, start_remote, wait_handled
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 from tests.fakes.software import lemmy_inner
@@ -324,15 +323,6 @@ def name_in(url: str) -> str:
 def serve_at_its_id(remote: FakeInstance, document: dict[str, Any]) -> None:
     assert document["id"].startswith(remote.base_url + "/"), document["id"]
     remote.serve(urlsplit(document["id"]).path, document)
-
-
-async def wait_handled(ap_id: str) -> Activity:
-    async with asyncio.timeout(WAIT):
-        while True:
-            row = await Activity.get_or_none(ap_id=ap_id, inbound=True)
-            if row is not None and row.state != ActivityState.RECEIVED:
-                return row
-            await asyncio.sleep(0.02)
 
 
 def target_of(payload: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from fedgroup.pipeline.inbound import process_one
 from fedgroup.storage.models import Activity, ActivityState, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.forwarding import signer_of, verify_forwarded
-from tests.fakes.members import join, post_to_group, start_remote
+from tests.fakes.members import join, post_to_group, start_remote, wait_handled
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 from tests.fakes.software import lemmy_outbox_posts
@@ -121,15 +121,6 @@ def note(remote: FakeInstance, who: str, **fields: Any) -> dict[str, Any]:
     }
     serve(remote, doc)
     return doc
-
-
-async def wait_handled(ap_id: str) -> Activity:
-    async with asyncio.timeout(WAIT):
-        while True:
-            row = await Activity.get_or_none(ap_id=ap_id, inbound=True)
-            if row is not None and row.state != ActivityState.RECEIVED:
-                return row
-            await asyncio.sleep(0.02)
 
 
 def wrapped(inner_id: str):

@@ -214,19 +214,8 @@ async def thread_posts(
     root = await StoredObject.get_or_none(group=group, id=thread_id, thread_id=thread_id)
     if root is None:
         return None
-    rows = (
-        await StoredObject.filter(group=group, thread_id=thread_id, deleted=False)
-        .order_by("published", "id")
-        .limit(MAX_LISTED)
-    )
-    shown = [r.ap_id for r in rows if not public_only or is_public_post(r)]
-    start = (page - 1) * THREAD_PAGE_SIZE
-    return ThreadPage(
-        root=root,
-        total=len(shown),
-        items=shown[start : start + THREAD_PAGE_SIZE],
-        has_next=len(shown) > start + THREAD_PAGE_SIZE,
-    )
+    posts = StoredObject.filter(group=group, thread_id=thread_id, deleted=False)
+    return await _page_of(root, posts, page=page, public_only=public_only)
 
 
 async def direct_replies(
@@ -236,15 +225,18 @@ async def direct_replies(
     post = await StoredObject.get_or_none(group=group, id=post_id)
     if post is None or post.thread_id is None:
         return None
-    rows = (
-        await StoredObject.filter(group=group, in_reply_to=post.ap_id, deleted=False)
-        .order_by("published", "id")
-        .limit(MAX_LISTED)
-    )
+    answers = StoredObject.filter(group=group, in_reply_to=post.ap_id, deleted=False)
+    return await _page_of(post, answers, page=page, public_only=public_only)
+
+
+async def _page_of(
+    root: StoredObject, posts: Any, *, page: int, public_only: bool
+) -> ThreadPage:
+    rows = await posts.order_by("published", "id").limit(MAX_LISTED)
     shown = [r.ap_id for r in rows if not public_only or is_public_post(r)]
     start = (page - 1) * THREAD_PAGE_SIZE
     return ThreadPage(
-        root=post,
+        root=root,
         total=len(shown),
         items=shown[start : start + THREAD_PAGE_SIZE],
         has_next=len(shown) > start + THREAD_PAGE_SIZE,

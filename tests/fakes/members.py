@@ -15,7 +15,15 @@ from typing import Any
 
 from fedgroup.activitypub.vocab import PUBLIC
 from fedgroup.service.membership import approve
-from fedgroup.storage.models import Group, Membership, MembershipMode, MembershipState, StoredObject
+from fedgroup.storage.models import (
+    Activity,
+    ActivityState,
+    Group,
+    Membership,
+    MembershipMode,
+    MembershipState,
+    StoredObject,
+)
 
 from .instance import FakeInstance
 from .sender import post_signed, send_follow, wait_accepted
@@ -104,3 +112,13 @@ async def post_to_group(
     # that arrives, the post is stored.
     await author.wait_for(lambda p: object_id in p.body.decode(errors="replace"), timeout=10)
     return await StoredObject.get(ap_id=object_id)
+
+
+async def wait_handled(ap_id: str, timeout: float = 10.0) -> Activity:  # noqa: ASYNC109
+    """The inbound row of `ap_id` once the inbound worker has handled it (or given up)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            row = await Activity.get_or_none(ap_id=ap_id, inbound=True)
+            if row is not None and row.state != ActivityState.RECEIVED:
+                return row
+            await asyncio.sleep(0.02)
