@@ -568,3 +568,27 @@ async def test_an_event_with_two_rsvps_and_its_calendar(world: World):
     jam = events[gancio["id"]]
     assert jam.decoded("DTSTART").astimezone(UTC).hour == 19
     assert "DTEND" not in jam and str(jam["LOCATION"]) == "Circolo, Via Roma 1, Bologna"
+
+    # The group's page lists them too, with the calendar link.
+    async with aiohttp.ClientSession() as session, session.get(world.group_url) as page:
+        html = await page.text()
+    section = html.split('id="events-heading"', 1)[1].split("</section>", 1)[0]
+    assert "Upcoming events" in section and "Stride night, Nantes" in section
+    assert f"/groups/{GROUP}/events.ics" in section and "Last week" not in section
+
+
+async def test_a_members_only_group_publishes_no_thread_event_or_calendar(world: World):
+    circle = await world.server.create_group("circle", members_only=True)
+    await StoredObject.create(
+        ap_id=world.alice.url("/users/alice/statuses/secret"), type="Event", group=circle,
+        attributed_to=world.alice.actor_url("alice"), document={"to": [PUBLIC]},
+        published=datetime.now(UTC), starts_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    row = await StoredObject.get(ap_id=world.alice.url("/users/alice/statuses/secret"))
+    await StoredObject.filter(id=row.id).update(thread_id=row.id)
+    base = world.server.group_url("circle")
+    for path in (f"/threads/{row.id}", f"/posts/{row.id}/replies", "/events"):
+        status, _ = await get_json(base + path)
+        assert status == 401, path
+    async with aiohttp.ClientSession() as session, session.get(base + "/events.ics") as answer:
+        assert answer.status == 404
