@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ..activitypub.actors import group_urls, ordered_collection, ordered_collection_page
-from ..app_keys import RUNTIME, SETTINGS
+from ..app_keys import SETTINGS
 from ..service import reading, threads
-from ..service.access import may_read
 from ..storage.models import Group
-from .groups import _group_or_404, _page_number
+from .groups import _page_number, _readable_group
 from .ical import calendar
 from .negotiation import activity_response, json_error
 from .pages import not_found
@@ -30,23 +29,12 @@ from .pages import not_found
 routes = web.RouteTableDef()
 
 
-async def _public_only(request: web.Request, group: Group) -> bool:
-    """True when the reader sees a public group's public content; False for a member's
-    server reading a members-only group; anyone else is refused (401)."""
-    if reading.shows_content(group):
-        return True
-    if await may_read(
-        request.app[SETTINGS],
-        request.app[RUNTIME].fetcher,
-        group,
-        url=str(request.url),
-        headers=request.headers,
-    ):
-        return False
-    raise web.HTTPUnauthorized(
-        text='{"error": "members only: sign the request as a member\'s server"}',
-        content_type="application/json",
-    )
+async def _readable(request: web.Request) -> tuple[Group, bool]:
+    """The group, if this GET may read it (service.access: anyone for a public group unless
+    `authorized_fetch`, a member's server for a members-only one), and whether the reader
+    sees only what was made public (everyone but a members-only group's members)."""
+    group = await _readable_group(request)
+    return group, reading.shows_content(group)
 
 
 def _collection(
@@ -63,8 +51,7 @@ def _collection(
 @routes.get(r"/groups/{name}/threads/{thread_id:\d{1,18}}")
 async def thread(request: web.Request) -> web.Response:
     """A thread's posts, chronological, owned by the group."""
-    group = await _group_or_404(request)
-    public_only = await _public_only(request, group)
+    group, public_only = await _readable(request)
     thread_id = int(request.match_info["thread_id"])
     found = await threads.thread_posts(
         group, thread_id, page=_page_number(request) or 1, public_only=public_only
@@ -80,8 +67,7 @@ async def thread(request: web.Request) -> web.Response:
 @routes.get(r"/groups/{name}/posts/{post_id:\d{1,18}}/replies")
 async def replies(request: web.Request) -> web.Response:
     """The answers to one post of the group, oldest first."""
-    group = await _group_or_404(request)
-    public_only = await _public_only(request, group)
+    group, public_only = await _readable(request)
     post_id = int(request.match_info["post_id"])
     found = await threads.direct_replies(
         group, post_id, page=_page_number(request) or 1, public_only=public_only
@@ -96,8 +82,7 @@ async def replies(request: web.Request) -> web.Response:
 @routes.get("/groups/{name}/events")
 async def events(request: web.Request) -> web.Response:
     """Upcoming events, soonest first (ids, like the outbox's items, fetched from origin)."""
-    group = await _group_or_404(request)
-    public_only = await _public_only(request, group)
+    group, public_only = await _readable(request)
     upcoming = await reading.upcoming_events(group, public_only=public_only)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
     items = [event.ap_id for event in upcoming]
