@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from fedgroup.activitypub.vocab import PUBLIC
-from fedgroup.storage.models import Activity, DomainPolicy, Group, PolicyAction
+from fedgroup.storage.models import Activity, DomainPolicy, Group, PolicyAction, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.sender import follow_group, signed_get
 from tests.fakes.server import FedgroupServer
@@ -49,6 +49,12 @@ async def announce_in(server: FedgroupServer, name: str) -> str:
         group=group,
         public=True,
         payload={"id": activity_id, "type": "Announce", "to": [PUBLIC], "object": "x"},
+    )
+    # The outbox lists the conversations the group announced, by their latest Announce.
+    await StoredObject.create(
+        ap_id=f"https://social.example/notes/{uuid.uuid4()}", type="Note", group=group,
+        attributed_to="https://social.example/users/ann", document={"to": [PUBLIC]},
+        announce_id=activity_id,
     )
     return activity_id
 
