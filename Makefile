@@ -13,6 +13,10 @@ TEST_STAMP := $(VENV)/.installed-test-$(DEPS_SUM)
 # CONFORMANCE_CORPUS names their directory (CI: ../shared/fixtures/real). See README "Tests".
 CONFORMANCE_CORPUS ?=
 PYTEST_ARGS ?=
+# Test worker processes (pytest-xdist); a module's tests stay on one worker, so its
+# module-scoped servers and peers start once. TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 3
+PYTEST_WORKERS := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 PYTEST_CORPUS := $(if $(CONFORMANCE_CORPUS),--conformance-corpus=$(CONFORMANCE_CORPUS))
 # The browser suite (tests/browser/) runs where Debian's Chromium is installed; with
 # REQUIRE_BROWSER=1 (CI) a missing Chromium is an error instead of a note.
@@ -45,7 +49,7 @@ run: $(RUN_STAMP)
 ## conformance suite too when CONFORMANCE_CORPUS is given).
 test: $(TEST_STAMP)
 	$(BIN)/ruff check fedgroup tests admin_cli.py bench
-	$(BIN)/pytest -q $(PYTEST_CORPUS) $(PYTEST_BROWSER) $(PYTEST_ARGS)
+	$(BIN)/pytest -q $(PYTEST_WORKERS) $(PYTEST_CORPUS) $(PYTEST_BROWSER) $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check fedgroup tests admin_cli.py bench

@@ -118,18 +118,35 @@ def _leave_out_browser_suite_without_chromium(
     config.stash[_BROWSER_NOT_RUN] = len(browser_items)
 
 
+def _counted(count: int | None) -> str:
+    if count is None:  # pytest-xdist: the workers collect, so only they know how many
+        return ""
+    return f" ({count} {'test' if count == 1 else 'tests'})"
+
+
+def _runs_workers(config: pytest.Config) -> bool:
+    """True in pytest-xdist's controller, which collects nothing itself."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(
+        config, "workerinput"
+    )
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    browser_not_run = terminalreporter.config.stash.get(_BROWSER_NOT_RUN, 0)
-    if browser_not_run:
+    config = terminalreporter.config
+    if _runs_workers(config):
+        browser_not_run: int | None = None if not chromium_available() else 0
+        not_run: int | None = None if config.stash[_CORPUS] is None else 0
+    else:
+        browser_not_run = config.stash.get(_BROWSER_NOT_RUN, 0)
+        not_run = config.stash.get(_NOT_RUN, 0)
+    if browser_not_run != 0:
         terminalreporter.write_line(
-            f"browser suite not run ({browser_not_run} "
-            f"{'test' if browser_not_run == 1 else 'tests'}): no Chromium at "
+            f"browser suite not run{_counted(browser_not_run)}: no Chromium at "
             f"{chromium_path()}; " + HOW_TO_RUN_BROWSER
         )
-    not_run = terminalreporter.config.stash.get(_NOT_RUN, 0)
-    if not_run:
+    if not_run != 0:
         terminalreporter.write_line(
-            f"conformance suite not run ({not_run} {'test' if not_run == 1 else 'tests'}): "
+            f"conformance suite not run{_counted(not_run)}: "
             "no corpus of real payloads given; "
             + HOW_TO_RUN_CONFORMANCE
         )

@@ -78,3 +78,15 @@ def test_ci_refuses_to_run_without_the_corpus(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         f"CI needs the conformance corpus at ../shared/fixtures/real (from {clone}); it is missing"
     )
+
+
+def test_with_test_workers_the_line_still_says_what_did_not_run() -> None:
+    # `make test` runs the suite on pytest-xdist workers; the controller collects nothing,
+    # so it cannot count, but it must still say what was left out and how to run it.
+    result = run_pytest("-n", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if "conformance" in line]
+    assert lines == [
+        "conformance suite not run: no corpus of real payloads given; run it with "
+        "`make test CONFORMANCE_CORPUS=DIR` (CI uses ../shared/fixtures/real)"
+    ], result.stdout
