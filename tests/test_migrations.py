@@ -40,9 +40,12 @@ from fedgroup.storage.models import (
     DomainPolicy,
     Group,
     GroupTombstone,
+    HeldPost,
+    HeldState,
     Instance,
     Membership,
     MembershipState,
+    ModlogEntry,
     RemoteActor,
     StoredObject,
 )
@@ -313,6 +316,23 @@ async def check_threads_from_0004() -> None:
     assert all(o.published == NOW and o.context is None for o in thread)
 
 
+async def check_modlog_and_held_from_0005() -> None:
+    """0006 adds the moderation log and the held-posts queue; the posts are untouched, a
+    group's log and queue take rows, and deleting the group takes them with it."""
+    assert await StoredObject.filter(group_id=1).count() == 4
+    group = await Group.get(name="jazzpiano")
+    await ModlogEntry.create(group=group, moderator="admin", action="ban", target=ANN)
+    await ModlogEntry.create(group=None, moderator="admin", action="policy", target="x.example")
+    await HeldPost.create(
+        group=group, actor_url=ANN, object_id=f"{ANN}/statuses/9", activity={}, object={}
+    )
+    held = await HeldPost.get(group=group)
+    assert held.state == HeldState.HELD and held.decided_at is None
+    await group.delete()
+    assert await ModlogEntry.filter(group_id=None).count() == 1
+    assert await HeldPost.all().count() == 0
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -331,6 +351,11 @@ UPGRADE_CASES = [
         UpgradeCase("0004_conversation_indexes", ROWS_WITH_TWO_THREADS),
         check_threads_from_0004,
         id="0005",
+    ),
+    pytest.param(
+        UpgradeCase("0005_threads_and_events", ROWS_WITH_TWO_THREADS),
+        check_modlog_and_held_from_0005,
+        id="0006",
     ),
 ]
 

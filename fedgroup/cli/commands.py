@@ -156,6 +156,14 @@ class CommandRegistry:
     def __init__(self, nouns: argparse._SubParsersAction) -> None:
         self._nouns = nouns
 
+    def command(self, name: str, handler: Handler, *, help: str) -> argparse.ArgumentParser:
+        """A noun that is a command by itself, with no verbs (`modlog [GROUP]`)."""
+        parser = self._nouns.add_parser(
+            name, help=help, description=help, parents=[global_options(as_defaults=False)]
+        )
+        parser.set_defaults(handler=handler, needs_database=True)
+        return parser
+
     def noun(self, name: str, *, help: str) -> Noun:
         parser = self._nouns.add_parser(name, help=help, description=help)
         verbs = parser.add_subparsers(title="verbs", dest="verb", metavar="VERB", required=True)

@@ -19,6 +19,7 @@ from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.webfinger_client import resolve_handle
 from ..config import Settings
 from ..storage.models import Ban, Group, Membership, MembershipState
+from . import modlog
 from .errors import InvalidValue, NotFound
 from .ids import new_activity_id
 from .membership import find_actor, follow_of
@@ -73,6 +74,7 @@ async def ban_actor(
     reason: str = "",
     *,
     fetcher: Fetcher | None = None,
+    by: str = modlog.ADMIN,
 ) -> Ban:
     """Ban an actor from one group (or every group, with group None) and remove them."""
     actor_url = await actor_url_to_ban(who, fetcher)
@@ -85,6 +87,9 @@ async def ban_actor(
         memberships = memberships.filter(group=group)
     for membership in await memberships.prefetch_related("group", "actor"):
         await _remove_and_tell(settings, membership, reason)
+    await modlog.record(
+        modlog.ModAction.BAN, group=group, moderator=by, target=actor_url, reason=reason
+    )
     return ban
 
 
@@ -117,7 +122,9 @@ def domain_to_ban(text: str) -> str:
     return host
 
 
-async def ban_domain(group: Group | None, domain: str, reason: str = "") -> Ban:
+async def ban_domain(
+    group: Group | None, domain: str, reason: str = "", *, by: str = modlog.ADMIN
+) -> Ban:
     """Ban a domain and its subdomains; server-wide, their servers can no longer reach our
     inboxes at all."""
     domain = domain_to_ban(domain)
@@ -130,10 +137,13 @@ async def ban_domain(group: Group | None, domain: str, reason: str = "") -> Ban:
     for membership in await memberships:
         if domain_covers(domain, membership.actor.url):
             await membership.delete()
+    await modlog.record(
+        modlog.ModAction.BAN, group=group, moderator=by, target=domain, reason=reason
+    )
     return ban
 
 
-async def unban(group: Group | None, who: str) -> None:
+async def unban(group: Group | None, who: str, *, by: str = modlog.ADMIN) -> None:
     """Lift a ban on an actor (URL or handle) or a domain."""
     target = who.strip()
     query = Ban.filter(group=group)
@@ -153,6 +163,7 @@ async def unban(group: Group | None, who: str) -> None:
         deleted = await query.filter(domain=domain_to_ban(target)).delete()
     if not deleted:
         raise NotFound(f"no ban on {who}{_where(group)}")
+    await modlog.record(modlog.ModAction.UNBAN, group=group, moderator=by, target=target)
 
 
 async def list_bans(group: Group | None) -> list[Ban]:

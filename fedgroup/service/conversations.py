@@ -199,6 +199,26 @@ async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str,
     return announced
 
 
+async def publish_approved(
+    settings: Settings,
+    fetcher: Fetcher,
+    group: Group,
+    activity: dict[str, Any],
+    obj: dict[str, Any],
+) -> StoredObject:
+    """A post a moderator let through (it was held): stored in its thread and announced to
+    every member exactly as it would have been on arrival. Its author may have been banned
+    meanwhile, or the post deleted: then it is Refused."""
+    actor = actor_of(activity) or ""
+    if await is_banned(group, actor):
+        raise Refused(f"{actor} is banned from {group.name}")
+    placement = await threads.place(fetcher, obj, fetch=True)
+    post = await _store_post(group, actor, obj, placement)
+    await announce_post(settings, group, activity, obj, post)
+    await wake_waiting_for(obj["id"])
+    return post
+
+
 async def _store_post(
     group: Group, actor: str, obj: dict[str, Any], placement: Placement
 ) -> StoredObject:

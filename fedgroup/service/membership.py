@@ -19,6 +19,7 @@ from ..activitypub.actors import group_urls
 from ..activitypub.hosts import authority_or_none
 from ..config import Settings
 from ..storage.models import Ban, Group, Membership, MembershipMode, MembershipState, RemoteActor
+from . import modlog
 from .errors import InvalidValue, NotFound
 from .ids import derived_id, new_activity_id
 from .outbound import queue_activity
@@ -126,7 +127,9 @@ async def find_actor(who: str) -> RemoteActor:
     return actor
 
 
-async def approve(settings: Settings, group: Group, who: str) -> Membership:
+async def approve(
+    settings: Settings, group: Group, who: str, *, by: str = modlog.ADMIN
+) -> Membership:
     """Accept a pending request and tell the member's server."""
     membership = await find_member(group, who)
     actor = membership.actor
@@ -139,10 +142,20 @@ async def approve(settings: Settings, group: Group, who: str) -> Membership:
         new_activity_id(settings), group_url, follow_of(membership, actor, group_url)
     )
     await _send(group, accept, actor.inbox)
+    await modlog.record(
+        modlog.ModAction.APPROVE_MEMBER, group=group, moderator=by, target=actor.url
+    )
     return membership
 
 
-async def reject(settings: Settings, group: Group, who: str) -> None:
+async def reject(
+    settings: Settings,
+    group: Group,
+    who: str,
+    *,
+    by: str = modlog.ADMIN,
+    action: modlog.ModAction = modlog.ModAction.REJECT_MEMBER,
+) -> None:
     """Refuse a pending request (or remove a member) and tell the member's server."""
     membership = await find_member(group, who)
     actor = membership.actor
@@ -151,14 +164,15 @@ async def reject(settings: Settings, group: Group, who: str) -> None:
     await membership.delete()
     reject_activity = builders.reject_follow(new_activity_id(settings), group_url, follow)
     await _send(group, reject_activity, actor.inbox)
+    await modlog.record(action, group=group, moderator=by, target=actor.url)
 
 
-async def remove(settings: Settings, group: Group, who: str) -> None:
+async def remove(settings: Settings, group: Group, who: str, *, by: str = modlog.ADMIN) -> None:
     """Remove an accepted member: their server gets Reject{Follow} and stops following."""
     membership = await find_member(group, who)
     if membership.state != MembershipState.ACCEPTED:
         raise InvalidValue(f"{who} is not an accepted member of {group.name} (use reject)")
-    await reject(settings, group, who)
+    await reject(settings, group, who, by=by, action=modlog.ModAction.REMOVE_MEMBER)
 
 
 async def members(group: Group, *, pending: bool = False) -> list[Membership]:

@@ -301,3 +301,58 @@ class DomainPolicy(Model):
 
     class Meta:
         table = "domain_policies"
+
+
+class ModlogEntry(Model):
+    """One moderation decision: who took it, what it was, on what, why and when.
+
+    `group` is NULL for server-wide decisions (a domain policy, a server ban). `moderator`
+    is `admin` for the admin CLI, or the actor URL of the moderator whose activity did it.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyNullableRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="modlog", null=True, on_delete=fields.CASCADE
+    )
+    moderator = fields.CharField(max_length=2048)
+    action = fields.CharField(max_length=32)
+    target = fields.CharField(max_length=2048, default="")
+    reason = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "modlog"
+        indexes = (("group_id", "id"),)
+
+
+class HeldState(StrEnum):
+    HELD = "held"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class HeldPost(Model):
+    """A member's post kept back for a moderator instead of being announced.
+
+    The Create and the post are kept as received (the post as its origin served it), so an
+    approval announces exactly what would have gone out had it not been held.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="held_posts", on_delete=fields.CASCADE
+    )
+    actor_url = fields.CharField(max_length=2048)
+    object_id = fields.CharField(max_length=2048)
+    activity = fields.JSONField()
+    object = fields.JSONField()
+    reason = fields.TextField(default="")
+    state = fields.CharEnumField(HeldState, max_length=16, default=HeldState.HELD)
+    decided_by = fields.CharField(max_length=2048, null=True)
+    decided_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "held_posts"
+        unique_together = (("group", "object_id"),)
+        indexes = (("group_id", "state"),)

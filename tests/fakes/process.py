@@ -167,6 +167,18 @@ class AdminCli:
     def __init__(self, env: dict[str, str]) -> None:
         self._env = env
 
+    @classmethod
+    def beside(cls, settings: Any) -> AdminCli:
+        """The admin CLI of an in-process server (tests/fakes/server.py), by its Settings:
+        same database and base URL, none of the developer's FEDGROUP_* variables."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEDGROUP_")}
+        env.update(
+            FEDGROUP_DATABASE_URL=settings.database_url,
+            FEDGROUP_BASE_URL=settings.base_url,
+            FEDGROUP_ALLOW_PRIVATE_NETWORK="1" if settings.allow_private_network else "0",
+        )
+        return cls(env)
+
     async def __call__(self, *args: str, check: bool = True) -> AdminResult:
         """Run one admin command; a non-zero exit raises AdminCommandError unless ``check``
         is false."""
