@@ -390,8 +390,11 @@ def load_public_key(data: str | bytes) -> PublicKey:
 
 
 def load_private_key(pem: str | bytes) -> PrivateKey:
-    """One of our own signing keys from its unencrypted PEM (PKCS#8 or PKCS#1/SEC1)."""
-    key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, None)
+    """One of our own signing keys from its unencrypted PEM (PKCS#8 or PKCS#1/SEC1); ours, so
+    the slow RSA consistency check is skipped (see keys.load_private_key)."""
+    key = serialization.load_pem_private_key(
+        pem.encode() if isinstance(pem, str) else pem, None, unsafe_skip_rsa_key_validation=True
+    )
     if not isinstance(
         key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
     ):
