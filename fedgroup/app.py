@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from .activitypub import ldworker
 from .activitypub.netguard import make_client_session
 from .app_keys import FOLLOW_ROUTER, HTTP_CLIENT, RUNTIME, SETTINGS
 from .config import Settings
 from .pipeline.claims import release_claims_of_dead_predecessor
 from .pipeline.delivery import delivery_worker
 from .pipeline.inbound import run_inbound_worker
-from .pipeline.intake import json_limits
+from .pipeline.intake import json_limits, ld_limits
 from .runtime import Runtime
 from .service.instance import ensure_instance_key, instance_fetcher, user_agent
 from .service.joining import FollowRouter
@@ -47,6 +48,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         settings, app[HTTP_CLIENT], key, json_limits=json_limits(settings)
     )
     await release_claims_of_dead_predecessor(settings.database_url)
+    ldworker.configure(ld_limits(settings))
+    ldworker.warm_up(ld_limits(settings))
     runtime = Runtime(instance_key=key, fetcher=fetcher)
     app[RUNTIME] = runtime
     app[FOLLOW_ROUTER] = FollowRouter(fetcher, timeout=settings.join_lookup_timeout)

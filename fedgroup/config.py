@@ -39,6 +39,9 @@ class Settings:
     signature_max_future: int = 3600
     max_json_depth: int = 32
     max_json_items: int = 1000
+    max_ld_bytes: int = 262_144
+    ld_time_budget: int = 5
+    ld_workers: int = 1
     max_icon_bytes: int = 2_097_152
     delivery_concurrency: int = 32
     delivery_per_host: int = 2
@@ -165,6 +168,9 @@ _INT_RANGES = {
     "signature_max_future": (0, 24 * 3600),
     "max_json_depth": (8, 512),
     "max_json_items": (16, 1_000_000),
+    "max_ld_bytes": (1024, 16 * 1_048_576),
+    "ld_time_budget": (1, 300),
+    "ld_workers": (1, 64),
     "max_icon_bytes": (1024, 64 * 1_048_576),
     "delivery_concurrency": (1, 1024),
     "delivery_per_host": (1, 256),

@@ -29,12 +29,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from tortoise.exceptions import IntegrityError
 
-from ..activitypub import jsonld, ldsig, proof
+from ..activitypub import ldsig, ldworker, proof
 from ..activitypub.actor_docs import actor_of
 from ..activitypub.fetch import FetchError
 from ..activitypub.hosts import authority_or_none, host_or_none, same_origin
 from ..activitypub.httpsig import SignatureClaim, SignatureError
 from ..activitypub.jsonparse import JsonLimits, JsonShapeError, parse_json
+from ..activitypub.keys import public_key_pem
 from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.vocab import has_type, http_url, id_of, type_in, types_of
 from ..config import Settings
@@ -68,6 +69,14 @@ class InboxResult:
 
 def json_limits(settings: Settings) -> JsonLimits:
     return JsonLimits(max_depth=settings.max_json_depth, max_items=settings.max_json_items)
+
+
+def ld_limits(settings: Settings) -> ldworker.LdLimits:
+    return ldworker.LdLimits(
+        max_bytes=settings.max_ld_bytes,
+        time_budget=float(settings.ld_time_budget),
+        workers=settings.ld_workers,
+    )
 
 
 def parse_activity(body: bytes, limits: JsonLimits) -> dict[str, Any]:
@@ -136,9 +145,12 @@ async def _keys_named(fetcher: Fetcher, key_id: str | None, actor: str) -> list[
 
 
 async def _embedded_signature_by(
-    fetcher: Fetcher, doc: dict[str, Any], actor: str
+    fetcher: Fetcher, doc: dict[str, Any], actor: str, limits: ldworker.LdLimits
 ) -> dict[str, Any] | None:
-    """The activity as covered by a verifying embedded proof or LD signature by `actor`."""
+    """The activity as covered by a verifying embedded proof or LD signature by `actor`.
+
+    The LD signature is checked in a JSON-LD worker process within its time budget (see
+    activitypub.ldworker); a document it refuses counts as unsigned."""
     for key in await _keys_named(fetcher, proof.proof_verification_method(doc), actor):
         if isinstance(key.public_key, ed25519.Ed25519PublicKey) and proof.verify_proof(
             doc, key.public_key
@@ -146,13 +158,14 @@ async def _embedded_signature_by(
             await remember_key(key)
             return doc  # JCS covers every byte of the document
     for key in await _keys_named(fetcher, ldsig.signature_creator(doc), actor):
-        if isinstance(key.public_key, rsa.RSAPublicKey) and ldsig.verify_document(
-            doc, key.public_key
-        ):
+        if not isinstance(key.public_key, rsa.RSAPublicKey):
+            continue
+        # Only what the signature covers may be trusted: terms outside every context
+        # are dropped by canonicalization, so a forwarder could have changed them.
+        covered = await ldworker.verify_and_compact(doc, public_key_pem(key.public_key), limits)
+        if covered is not None:
             await remember_key(key)
-            # Only what the signature covers may be trusted: terms outside every context
-            # are dropped by canonicalization, so a forwarder could have changed them.
-            return jsonld.compact_known_terms(doc)
+            return covered
     return None
 
 
@@ -171,17 +184,25 @@ async def _fetched_from_origin(
 
 
 async def trusted_document(
-    fetcher: Fetcher, doc: dict[str, Any], actor: str, signer: str
+    fetcher: Fetcher,
+    doc: dict[str, Any],
+    actor: str,
+    signer: str,
+    limits: ldworker.LdLimits,
 ) -> dict[str, Any]:
     """The activity as we may believe it: as received when its actor signed the request,
     else as vouched for by the actor's embedded signature, or as its origin serves it."""
     if signer == actor:
         return doc
-    trusted = await _embedded_signature_by(fetcher, doc, actor)
+    unchecked = ""
+    try:
+        trusted = await _embedded_signature_by(fetcher, doc, actor, limits)
+    except ldworker.LdRefused as refused:
+        trusted, unchecked = None, f"; its embedded signature was not checked: {refused.reason}"
     if trusted is None:
         trusted = await _fetched_from_origin(fetcher, doc, actor)
     if trusted is None:
-        raise InboxRefusal(401, f"signed by {signer}, not by the actor {actor}")
+        raise InboxRefusal(401, f"signed by {signer}, not by the actor {actor}{unchecked}")
     return trusted
 
 
@@ -209,7 +230,7 @@ async def receive_activity(
             log.info("unverifiable self-delete of %s dropped", actor)
             return InboxResult(stored=False, activity_id=doc["id"])
         raise
-    doc = await trusted_document(fetcher, doc, actor, signer)
+    doc = await trusted_document(fetcher, doc, actor, signer, ld_limits(settings))
     result = await store_inbound(doc, group)
     # Whatever a server sends us proves it is up: deliveries to it resume at once.
     signer_instance = authority_or_none(signer) or ""

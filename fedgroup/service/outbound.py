@@ -17,10 +17,8 @@ from typing import Any
 from tortoise.functions import Count, Min
 from tortoise.transactions import in_transaction
 
-from ..activitypub import ldsig
+from ..activitypub import ldworker
 from ..activitypub.hosts import authority_or_none
-from ..activitypub.jsonld import JsonLdProcessingError
-from ..activitypub.keys import load_private_key
 from ..storage.models import Activity, Delivery, DeliveryState, Group, Instance
 from .instances import make_host_due
 
@@ -143,20 +141,23 @@ async def queue_activity(
 async def _ld_signed(payload: dict[str, Any], group: Group) -> dict[str, Any]:
     """The group's activity with an LD signature, so receivers can forward it (Mastodon
     forwards a reply to a post's audience only when an embedded signature vouches for it).
-    Signed once here, not per delivery: canonicalization stays off the sending path."""
+    Signed once here, not per delivery, and in a JSON-LD worker process within its time
+    budget (activitypub.ldworker): canonicalization never runs on the event loop."""
     actor = _id_of(payload.get("actor")) or ""
     if not actor.endswith(f"/groups/{group.name}"):
         return payload
     try:
-        return ldsig.sign_document(
+        return await ldworker.sign(
             payload,
-            private_key=load_private_key(group.private_key_pem),
+            private_key_pem=group.private_key_pem,
             key_id=actor + "#main-key",
+            limits=ldworker.configured_limits(),
         )
-    except JsonLdProcessingError as exc:
-        # An embedded member activity naming a context we do not bundle: send it without
-        # (never fetch a context); the HTTP signature still vouches for it to the receiver.
-        log.info("no LD signature on %s: %s", payload.get("id"), exc)
+    except ldworker.LdRefused as exc:
+        # An embedded member activity naming a context we do not bundle, or too big or slow
+        # to canonicalize: send it without (never fetch a context); the HTTP signature still
+        # vouches for it to the receiver.
+        log.info("no LD signature on %s: %s", payload.get("id"), exc.reason)
         return payload
 
 

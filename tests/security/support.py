@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from typing import Any
+
+import aiohttp
 
 from fedgroup.storage.models import Activity, RemoteActor, RemoteKey, StoredObject
 from tests.fakes import FakeInstance
@@ -59,3 +64,47 @@ async def stored_counts() -> dict[str, int]:
 
 
 NOTHING = {"activities": 0, "actors": 0, "keys": 0, "objects": 0}
+
+
+class HealthProbe:
+    """`async with HealthProbe(url) as probe:` asks `/healthz` every few milliseconds on its
+    own connection while the block runs; `probe.worst` is the slowest answer in seconds.
+
+    Why: a server whose event loop is stuck answers nothing, so the slowest `/healthz` answer
+    during an attack is what every other user of the server waited."""
+
+    def __init__(self, url: str, interval: float = 0.01) -> None:
+        self.url, self.interval = url, interval
+        self.latencies: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                started = time.monotonic()
+                async with session.get(self.url) as response:
+                    assert response.status == 200, await response.text()
+                    await response.read()
+                self.latencies.append(time.monotonic() - started)
+                await asyncio.sleep(self.interval)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies)
+
+    async def __aenter__(self) -> HealthProbe:
+        self._task = asyncio.create_task(self._run())
+        while not self.latencies:  # the first answer: the probe is connected and running
+            await asyncio.sleep(0.005)
+            if self._task.done():
+                self._task.result()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        if self._task.done():
+            self._task.result()  # a probe that failed says why
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
