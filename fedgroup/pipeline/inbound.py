@@ -6,6 +6,11 @@ picked up again when the lease runs out, or at once when the server restarts on 
 (where this process is the only claimer). Handlers are idempotent, so
 at-least-once processing is safe. Rows are handled one at a time in arrival order, so an
 Undo never overtakes the Follow it undoes.
+
+A row that keeps failing stops costing anything after a bounded budget: each attempt has
+`ATTEMPT_BUDGET` to finish, attempts are counted when a row is claimed (so one that takes
+the process down with it counts too, and is not tried forever across restarts), and after
+`MAX_ATTEMPTS` the row is dropped as failed with the reason recorded on it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
@@ -26,7 +31,12 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 8
+ATTEMPT_BUDGET = 60.0  # seconds one handler run may take
 BATCH = 50
+
+
+class _Unfinished(Exception):
+    """An attempt that did not finish: over its time budget, or lost with its process."""
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -41,7 +51,9 @@ def _unclaimed(now: datetime) -> Q:
 async def _claim(row: Activity, now: datetime) -> bool:
     claimed = await Activity.filter(
         _unclaimed(now), id=row.id, state=ActivityState.RECEIVED
-    ).update(claimed_until=now + LEASE)
+    ).update(claimed_until=now + LEASE, attempts=F("attempts") + 1)
+    if claimed == 1:
+        row.attempts += 1
     return claimed == 1
 
 
@@ -50,18 +62,25 @@ async def process_one(settings: Settings, fetcher: Fetcher, row: Activity) -> No
     handler = HANDLERS.get(row.type)
     now = datetime.now(UTC)
     try:
+        if row.attempts > MAX_ATTEMPTS:
+            raise _Unfinished(f"{row.attempts - 1} attempts never finished")
         if handler is None:
             raise Ignored(f"no handler for {row.type}")
         group = await row.group if row.group_id else None
-        await handler(InboundContext(settings, fetcher, row.payload, group))
+        try:
+            async with asyncio.timeout(ATTEMPT_BUDGET):
+                await handler(InboundContext(settings, fetcher, row.payload, group))
+        except TimeoutError:
+            raise _Unfinished(f"handler ran over its {ATTEMPT_BUDGET:g} s budget") from None
     except Ignored as skipped:
         log.info("inbound %s %s ignored: %s", row.type, row.ap_id, skipped)
         row.state, row.error = ActivityState.DONE, f"ignored: {skipped}"
     except Deferred as waiting:
+        row.attempts -= 1  # waiting is not failing
         _defer(row, waiting, now)
     except Exception as exc:  # a handler failing must not stop the queue; it is retried
-        row.attempts += 1
-        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        kind = "unfinished" if isinstance(exc, _Unfinished) else type(exc).__name__
+        row.error = f"{kind}: {exc}"[:2000]
         if row.attempts >= MAX_ATTEMPTS:
             log.warning("inbound %s %s failed for good: %s", row.type, row.ap_id, row.error)
             row.state = ActivityState.FAILED
