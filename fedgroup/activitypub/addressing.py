@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .vocab import as_list, id_of, ids_of
+from .vocab import as_list, has_type, id_of, ids_of
 
 _ADDRESS_FIELDS = ("to", "cc", "bto", "bcc", "audience")
 
@@ -23,7 +23,7 @@ def mentioned(obj: dict[str, Any]) -> set[str]:
     """Actors named by `Mention` tags (how Mastodon users address a group)."""
     found: set[str] = set()
     for tag in as_list(obj.get("tag")):
-        if isinstance(tag, dict) and tag.get("type") == "Mention":
+        if has_type(tag, "Mention"):
             href = tag.get("href") or tag.get("id")
             if isinstance(href, str):
                 found.add(href)

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from fedgroup.activitypub.jsonld import JsonLdProcessingError, canonicalize
+from fedgroup.activitypub.vocab import has_type
 
 SIGNATURE_TYPE = "RsaSignature2017"
 IDENTITY_CONTEXT = "https://w3id.org/identity/v1"
@@ -69,7 +70,7 @@ def sign_document(
 def signature_creator(doc: dict[str, Any]) -> str | None:
     """Key id named by the document's RsaSignature2017 signature, or None if it has none."""
     signature = doc.get("signature")
-    if not isinstance(signature, dict) or signature.get("type") != SIGNATURE_TYPE:
+    if not has_type(signature, SIGNATURE_TYPE):
         return None
     creator = signature.get("creator")
     return creator if isinstance(creator, str) and creator else None

@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fedgroup.activitypub.multikey import MultibaseError, multibase_decode, multibase_encode
+from fedgroup.activitypub.vocab import has_type
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
@@ -164,7 +165,7 @@ def _proofs(doc: dict[str, Any]) -> list[dict[str, Any]]:
         p
         for p in items
         if isinstance(p, dict)
-        and p.get("type") == PROOF_TYPE
+        and has_type(p, PROOF_TYPE)
         and p.get("cryptosuite") == CRYPTOSUITE
     ]
 

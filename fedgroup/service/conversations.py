@@ -30,7 +30,7 @@ from ..activitypub.sanitize import sanitize_html
 from ..activitypub.shapes import Shape, shape_for
 from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.versions import Order, compare_versions
-from ..activitypub.vocab import id_of, is_public
+from ..activitypub.vocab import has_type, id_of, is_public
 from ..config import Settings
 from ..storage.models import (
     Activity,
@@ -440,7 +440,7 @@ async def receive_reaction(settings: Settings, activity: dict[str, Any]) -> None
     A reaction to a post we do not have yet is `Pending` (the inbound queue keeps it until
     the post arrives or `LATE_OBJECT_WAIT` passes); one undone meanwhile is dropped."""
     actor = actor_of(activity) or ""
-    undo = activity.get("type") == "Undo"
+    undo = has_type(activity, "Undo")
     reaction = activity.get("object") if undo else activity
     target = id_of(reaction.get("object")) if isinstance(reaction, dict) else None
     post = await StoredObject.get_or_none(ap_id=target or "")

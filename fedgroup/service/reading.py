@@ -19,7 +19,7 @@ from tortoise.expressions import Q
 
 from ..activitypub.addressing import recipients
 from ..activitypub.events import location_text
-from ..activitypub.vocab import as_list, id_of, is_public
+from ..activitypub.vocab import as_list, has_type, id_of, is_public, type_in
 from ..storage.models import (
     Group,
     Membership,
@@ -332,7 +332,7 @@ def _view(row: StoredObject, author: Author) -> PostView:
     if row.deleted:
         return PostView(id=row.id, ap_id=row.ap_id, author=author, content_html="", deleted=True)
     title = _text(doc.get("name"), 300)
-    warning = _text(doc.get("summary"), 500) if doc.get("type") != "Page" else None
+    warning = _text(doc.get("summary"), 500) if not has_type(doc, "Page") else None
     return PostView(
         id=row.id,
         ap_id=row.ap_id,
@@ -382,8 +382,9 @@ def _attachments(value: Any) -> list[Attachment]:
             continue
         media_type = item.get("mediaType") if isinstance(item.get("mediaType"), str) else ""
         kind = _KINDS.get(media_type.split("/")[0], "file")
-        if item.get("type") in ("Image", "Video", "Audio") and kind == "file":
-            kind = str(item["type"]).lower()
+        shown_as = type_in(item, ("Image", "Video", "Audio"))
+        if shown_as and kind == "file":
+            kind = shown_as.lower()
         found.append(Attachment(url=url, label=_text(item.get("name"), 500) or "", kind=kind))
     return found
 
