@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .activitypub import ldworker
 from .activitypub.netguard import make_client_session
-from .app_keys import FOLLOW_ROUTER, HTTP_CLIENT, RUNTIME, SETTINGS
+from .app_keys import CONNECTION_GUARD, FOLLOW_ROUTER, HTTP_CLIENT, RUNTIME, SETTINGS
 from .config import Settings
 from .pipeline.claims import release_claims_of_dead_predecessor
 from .pipeline.delivery import delivery_worker
@@ -19,6 +19,7 @@ from .service.instance import ensure_instance_key, instance_fetcher, user_agent
 from .service.joining import FollowRouter
 from .storage.db import close_database, open_database
 from .web import discovery, feeds, groups, inbox, instance, objects, pages, threads
+from .web.connections import ConnectionGuard, limits_from
 from .web.middleware import access_logging, forwarded_headers, security_headers
 from .web.templating import content_security_policy, setup_pages
 
@@ -60,9 +61,14 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """Build the aiohttp application; nothing touches the network until it starts."""
+    """Build the aiohttp application; nothing touches the network until it starts.
+
+    Serve it with `web.connections.listen`, so that every connection goes through its
+    `CONNECTION_GUARD` (read timeouts, connection caps)."""
+    guard = ConnectionGuard(limits_from(settings))
     app = web.Application(
         middlewares=[
+            guard.middleware(),
             forwarded_headers,
             access_logging,
             security_headers(content_security_policy(settings)),
@@ -70,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_inbox_bytes,
     )
     app[SETTINGS] = settings
+    app[CONNECTION_GUARD] = guard
     app.cleanup_ctx.extend([_database, _http_client, _runtime])
     app.add_routes(discovery.routes)
     app.add_routes(instance.routes)

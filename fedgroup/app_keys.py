@@ -12,8 +12,10 @@ from .config import Settings
 if TYPE_CHECKING:
     from .runtime import Runtime
     from .service.joining import FollowRouter
+    from .web.connections import ConnectionGuard
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 HTTP_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_client", aiohttp.ClientSession)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 FOLLOW_ROUTER: web.AppKey[FollowRouter] = web.AppKey("follow_router")
+CONNECTION_GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")

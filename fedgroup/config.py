@@ -35,6 +35,11 @@ class Settings:
     allow_private_network: bool = False
     max_inbox_bytes: int = 1_048_576
     max_fetch_bytes: int = 1_048_576
+    header_timeout: int = 10
+    body_timeout: int = 30
+    keepalive_timeout: int = 75
+    max_connections: int = 512
+    max_connections_per_address: int = 64
     signature_max_age: int = 3900
     signature_max_future: int = 3600
     max_json_depth: int = 32
@@ -164,6 +169,11 @@ _PARSERS: dict[str, Any] = {
 _INT_RANGES = {
     "max_inbox_bytes": (1024, 64 * 1_048_576),
     "max_fetch_bytes": (1024, 64 * 1_048_576),
+    "header_timeout": (1, 3600),
+    "body_timeout": (1, 3600),
+    "keepalive_timeout": (1, 3600),
+    "max_connections": (1, 1_000_000),
+    "max_connections_per_address": (1, 1_000_000),
     "signature_max_age": (60, 7 * 24 * 3600),
     "signature_max_future": (0, 24 * 3600),
     "max_json_depth": (8, 512),

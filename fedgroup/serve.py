@@ -20,8 +20,11 @@ import sys
 from aiohttp import web
 
 from .app import create_app
+from .app_keys import CONNECTION_GUARD
 from .config import ConfigError, Settings, load_settings
+from .lograte import RepeatLimit
 from .storage.db import DatabaseUnavailable, redact_database_url
+from .web.connections import listen, runner_options
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # could not listen, or start-up failed otherwise
@@ -71,6 +74,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatLimit())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("tortoise").setLevel(logging.WARNING)
 
@@ -109,7 +114,7 @@ async def _serve(settings: Settings) -> int:
         log.info("stopped on %s during start-up", signal.Signals(stop.result()).name)
         return EXIT_OK
     try:
-        runner, settings = starting.result()
+        runner, listeners, settings = starting.result()
     except _StartupFailed as exc:
         return _fail(str(exc), exc.exit_code)
     log.info(
@@ -120,6 +125,8 @@ async def _serve(settings: Settings) -> int:
     )
     signum = await stop
     log.info("stopping on %s: finishing requests in flight", signal.Signals(signum).name)
+    for listener in listeners:
+        listener.close()
     await loop.create_task(runner.cleanup(), context=context)
     log.info("stopped")
     return EXIT_OK
@@ -140,7 +147,7 @@ def _stop_on_signals() -> asyncio.Future[int]:
     return stop
 
 
-async def _start(settings: Settings) -> tuple[web.AppRunner, Settings]:
+async def _start(settings: Settings) -> tuple[web.AppRunner, list[asyncio.Server], Settings]:
     """Bind, then open the database and start the workers, then accept connections."""
     try:
         sockets = bind_sockets(settings.host, settings.port)
@@ -149,12 +156,22 @@ async def _start(settings: Settings) -> tuple[web.AppRunner, Settings]:
         raise _StartupFailed(f"cannot listen on {where}: {_why(exc)}", EXIT_FAILURE) from None
     settings = settings.with_bound_port(sockets[0].getsockname()[1])
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        **runner_options(settings),
+    )
+    listeners: list[asyncio.Server] = []
     try:
         await runner.setup()
         for sock in sockets:
-            await web.SockSite(runner, sock, backlog=LISTEN_BACKLOG).start()
+            listeners.append(
+                await listen(runner, sock, app[CONNECTION_GUARD], backlog=LISTEN_BACKLOG)
+            )
     except BaseException as exc:
+        for listener in listeners:
+            listener.close()
         with contextlib.suppress(Exception):
             await runner.cleanup()
         for sock in sockets:
@@ -165,7 +182,7 @@ async def _start(settings: Settings) -> tuple[web.AppRunner, Settings]:
             message = f"start-up failed: {type(exc).__name__}: {_why(exc)}"
             raise _StartupFailed(message, EXIT_FAILURE) from None
         raise
-    return runner, settings
+    return runner, listeners, settings
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ from aiohttp import web
 
 from fedgroup.activitypub.keys import generate_rsa_key_pair
 from fedgroup.app import create_app
+from fedgroup.app_keys import CONNECTION_GUARD
 from fedgroup.config import Settings, load_settings
 from fedgroup.storage.models import Group, MembershipMode, Visibility
+from fedgroup.web.connections import listen, runner_options
 
 
 class FedgroupServer:
@@ -32,6 +35,7 @@ class FedgroupServer:
         self.settings: Settings = load_settings(environ=environ)
         self.app = create_app(self.settings)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     @property
     def base_url(self) -> str:
@@ -44,12 +48,19 @@ class FedgroupServer:
         return self.url(f"/groups/{name}")
 
     async def __aenter__(self) -> FedgroupServer:
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=0.5,
+            **runner_options(self.settings),
+        )
         await self._runner.setup()
-        await web.SockSite(self._runner, self._sock).start()
+        self._listener = await listen(self._runner, self._sock, self.app[CONNECTION_GUARD])
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
