@@ -360,6 +360,7 @@ async def receive_update(settings: Settings, fetcher: Fetcher, activity: dict[st
     actor = actor_of(activity) or ""
     obj = await resolve_object(fetcher, activity)
     post = await _post_by(actor, obj.get("id"))
+    check_owned_by(actor, obj)  # the new version may not name another author
     if post.deleted:
         raise Refused("edit of a deleted post")
     order = compare_versions(post.document, obj)
