@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .vocab import ACTOR_CONTEXT, AS_CONTEXT, PUBLIC
+from .vocab import ACTOR_CONTEXT, AS_CONTEXT, PUBLIC, http_url
 
 
 def _follow_reference(follow: dict[str, Any]) -> dict[str, Any]:
@@ -140,9 +140,9 @@ def members_only_note(
     its followers, it does show to them.
     """
     quoted = (
-        f'<p><a href="{_attr(author_url)}" class="u-url mention">{_text(author_handle)}</a>'
+        f"<p>{_link(author_url, author_handle, 'u-url mention')}"
         f" wrote:</p><blockquote>{content_html}</blockquote>"
-        f'<p><a href="{_attr(original_url)}">Original post</a></p>'
+        f"<p>{_link(original_url, 'Original post')}</p>"
     )
     note: dict[str, Any] = {
         "id": note_id,
@@ -153,7 +153,9 @@ def members_only_note(
         "published": published,
         "content": quoted,
         "url": note_id,
-        "tag": [{"type": "Mention", "href": author_url, "name": author_handle}],
+        "tag": [{"type": "Mention", "href": author_url, "name": author_handle}]
+        if http_url(author_url)
+        else [],
     }
     if in_reply_to:
         note["inReplyTo"] = in_reply_to
@@ -261,6 +263,15 @@ def block(
 
 def _attr(value: str) -> str:
     return html.escape(value, quote=True)
+
+
+def _link(url: str, text: str, css_class: str | None = None) -> str:
+    """`<a href>` to `url` only if it is http(s) (the sanitizer's rule for every link we
+    write), else the text alone: a `javascript:` URL never becomes a link of ours."""
+    if http_url(url) is None:
+        return _text(text)
+    classes = f' class="{_attr(css_class)}"' if css_class else ""
+    return f'<a href="{_attr(url)}"{classes}>{_text(text)}</a>'
 
 
 def _text(value: str) -> str:

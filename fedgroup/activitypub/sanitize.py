@@ -11,6 +11,8 @@ import html as html_lib
 
 import nh3
 
+from .vocab import http_url
+
 _TAGS = {
     "p",
     "br",
@@ -40,6 +42,15 @@ _TAGS = {
     "hr",
 }
 _ATTRIBUTES = {"a": {"href", "class", "title"}, "span": {"class"}, "ol": {"start", "reversed"}}
+_URL_ATTRIBUTES = {"href", "src", "action", "formaction", "cite", "poster"}
+
+
+def _only_absolute_http(_tag: str, attribute: str, value: str) -> str | None:
+    """Every URL we keep is an absolute http(s) URL (`vocab.http_url`): no relative or
+    scheme-relative links either, which would point at our own server or anywhere."""
+    if attribute in _URL_ATTRIBUTES and http_url(value) is None:
+        return None
+    return value
 
 
 def sanitize_html(html: str) -> str:
@@ -51,6 +62,7 @@ def sanitize_html(html: str) -> str:
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https"},
+        attribute_filter=_only_absolute_http,
         link_rel="nofollow noopener noreferrer",
         strip_comments=True,
     )

@@ -99,3 +99,13 @@ def http_url(value: Any) -> str | None:
     if parts.scheme.lower() not in {"http", "https"} or not hostname:
         return None
     return value
+
+
+def link_url(value: Any) -> str | None:
+    """The first http(s) URL a `url`-like property gives, in any of its forms: a string, a
+    `Link` (`href`), an object (`id`), or a list of those; None if it gives none."""
+    for item in as_list(value)[:16]:
+        candidate = item.get("href") or item.get("id") if isinstance(item, dict) else item
+        if url := http_url(candidate):
+            return url
+    return None

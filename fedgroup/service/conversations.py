@@ -30,7 +30,7 @@ from ..activitypub.sanitize import sanitize_html
 from ..activitypub.shapes import Shape, shape_for
 from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.versions import Order, compare_versions
-from ..activitypub.vocab import has_type, id_of, is_public
+from ..activitypub.vocab import has_type, id_of, is_public, link_url
 from ..config import Settings
 from ..storage.models import (
     Activity,
@@ -311,7 +311,7 @@ async def _group_quote_note(
         urls.followers,
         author_url=author,
         author_handle=await _handle_of(author),
-        original_url=id_of(obj.get("url")) or obj["id"],
+        original_url=link_url(obj.get("url")) or obj["id"],
         content_html=sanitize_html(obj.get("content") or ""),
         published=_now(),
         in_reply_to=parent_note,

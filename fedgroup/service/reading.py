@@ -19,7 +19,7 @@ from tortoise.expressions import Q
 
 from ..activitypub.addressing import recipients
 from ..activitypub.events import location_text
-from ..activitypub.vocab import as_list, has_type, id_of, is_public, type_in
+from ..activitypub.vocab import as_list, has_type, http_url, is_public, link_url, type_in
 from ..storage.models import (
     Group,
     Membership,
@@ -238,7 +238,7 @@ async def thread_around(group: Group, post_id: int) -> Thread | None:
         seen.add(parent_id)
         parent = await StoredObject.get_or_none(ap_id=parent_id, group=group)
         if parent is None or not _readable(parent):
-            parent_elsewhere = parent_id if parent is None else None
+            parent_elsewhere = http_url(parent_id) if parent is None else None
             break
         ancestors.append(parent)
         parent_id = parent.in_reply_to
@@ -317,7 +317,7 @@ def _author(actor: RemoteActor) -> Author:
     doc = actor.document if isinstance(actor.document, dict) else {}
     name = doc.get("name") if isinstance(doc.get("name"), str) else None
     handle = f"@{actor.preferred_username}@{actor.host}" if actor.preferred_username else None
-    profile = _http_url(id_of(doc.get("url"))) or actor.url
+    profile = link_url(doc.get("url")) or actor.url
     return Author(
         name=(name or "").strip()[:200] or (handle or actor.url), handle=handle, url=profile
     )
@@ -342,7 +342,7 @@ def _view(row: StoredObject, author: Author) -> PostView:
         warning=warning or (None if not doc.get("sensitive") else ""),
         published=_time(doc.get("published")) or row.created_at,
         updated=_time(doc.get("updated")),
-        original_url=_http_url(id_of(doc.get("url"))) or _http_url(row.ap_id),
+        original_url=link_url(doc.get("url")) or http_url(row.ap_id),
         attachments=_attachments(doc.get("attachment")),
     )
 
@@ -362,12 +362,6 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _http_url(value: Any) -> str | None:
-    if isinstance(value, str) and value.startswith(("https://", "http://")) and len(value) < 2048:
-        return value
-    return None
-
-
 _KINDS = {"image": "image", "video": "video", "audio": "audio"}
 
 
@@ -377,7 +371,7 @@ def _attachments(value: Any) -> list[Attachment]:
     for item in as_list(value)[:20]:
         if not isinstance(item, dict):
             continue
-        url = _http_url(id_of(item.get("url")) or item.get("href"))
+        url = link_url(item.get("url")) or http_url(item.get("href"))
         if url is None:
             continue
         media_type = item.get("mediaType") if isinstance(item.get("mediaType"), str) else ""
@@ -427,7 +421,7 @@ def _event_view(row: StoredObject, organizer: Author) -> EventView:
         starts_at=row.starts_at,
         ends_at=row.ends_at,
         location=location_text(doc),
-        url=_http_url(id_of(doc.get("url"))) or _http_url(row.ap_id) or row.ap_id,
+        url=link_url(doc.get("url")) or http_url(row.ap_id) or row.ap_id,
         description_html=row.content_html,
         organizer=organizer,
         updated=_time(doc.get("updated")),
