@@ -26,6 +26,7 @@ from ..activitypub.addressing import in_reply_to, local_groups_named, named_acto
 from ..activitypub.events import event_times
 from ..activitypub.fetch import FetchError, same_origin
 from ..activitypub.polls import is_vote
+from ..activitypub.posts import trimmed_post
 from ..activitypub.sanitize import sanitize_html
 from ..activitypub.shapes import Shape, shape_for
 from ..activitypub.signed_fetch import Fetcher
@@ -368,7 +369,7 @@ async def receive_update(settings: Settings, fetcher: Fetcher, activity: dict[st
         raise Refused(f"edit of {post.ap_id} is not newer than the version held")
     if order is Order.NEWER:
         times = event_times(obj)
-        post.document = obj
+        post.document = trimmed_post(obj)
         post.content_html = sanitize_html(obj.get("content") or "")
         post.starts_at = times.starts_at if times else None
         post.ends_at = times.ends_at if times else None

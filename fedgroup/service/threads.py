@@ -31,6 +31,7 @@ from ..activitypub.addressing import in_reply_to
 from ..activitypub.events import event_times
 from ..activitypub.fetch import FetchError
 from ..activitypub.hosts import same_origin
+from ..activitypub.posts import trimmed_post
 from ..activitypub.sanitize import sanitize_html
 from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.versions import parse_time
@@ -156,7 +157,7 @@ def _row_values(group: Group, author: str, obj: dict[str, Any]) -> dict[str, Any
         "group": group,
         "in_reply_to": (in_reply_to(obj) or "")[:2048] or None,
         "content_html": sanitize_html(obj.get("content") or ""),
-        "document": obj,
+        "document": trimmed_post(obj),
         "published": published_of(obj),
         "starts_at": times.starts_at if times else None,
         "ends_at": times.ends_at if times else None,

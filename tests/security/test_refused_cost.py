@@ -2,7 +2,7 @@
 
 Nothing from a request whose signature did not verify is written: not the actor its keyId
 points at, not that actor's keys. Remote documents are capped in size on the way in and
-stored trimmed to the fields we use.
+stored trimmed to the fields we use (actors and members' posts alike).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedgroup.activitypub import ldsig
+from fedgroup.activitypub.posts import POST_FIELDS
 from fedgroup.storage.models import RemoteActor
+from tests.fakes.members import join, post_to_group, start_remote
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 
@@ -80,3 +82,20 @@ async def test_an_actor_document_over_the_fetch_cap_is_refused(tmp_path, remote)
         assert answer.status == 401, answer.body
         assert answer.body == '{"error": "signature key unavailable"}'
         assert await stored_counts() == NOTHING
+
+
+async def test_a_members_post_is_stored_trimmed_to_the_fields_we_use(server):
+    lemmy = await start_remote("lemmy", "alice")
+    try:
+        await join(server, lemmy, "alice", "jazz")
+        junk = {"source": {"content": BIG[:200_000]}, "preview": {"content": BIG[:200_000]}}
+        post = await post_to_group(
+            server, lemmy, "alice", "jazz", "<p>hello</p>", kind="Page", title="A title",
+            **junk, emoji=[{"type": "Emoji", "name": f":e{i}:"} for i in range(500)],
+        )
+        assert set(post.document) <= POST_FIELDS
+        assert {"source", "preview", "emoji"}.isdisjoint(post.document)
+        assert post.document["name"] == "A title" and post.document["content"] == "<p>hello</p>"
+        assert len(str(post.document)) < 2048
+    finally:
+        await lemmy.close()
