@@ -9,6 +9,7 @@ the right 4xx and nothing of it is stored.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -22,6 +23,7 @@ from fedgroup.activitypub.keys import load_public_pem
 from fedgroup.storage.models import Activity, Group, RemoteActor, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.members import join, start_remote
+from tests.fakes.process import ServerProcess
 from tests.fakes.sender import post_signed
 from tests.fakes.server import FedgroupServer
 
@@ -182,3 +184,22 @@ async def test_a_members_post_at_the_tag_cap_is_announced_ld_signed_off_the_loop
         assert ldsig.verify_document(body, load_public_pem(group.public_key_pem))
     finally:
         await lemmy.close()
+
+
+async def test_fedgroup_serve_answers_while_it_refuses_bogus_ld_signatures(tmp_path, remote):
+    """The same attack against `fedgroup serve` as a process of its own: a burst of
+    forwarded activities at the item cap, each with a bogus LD signature to check."""
+    async with ServerProcess(tmp_path) as served:
+        group = served.group_url("jazz")  # no group needed: all are refused at the door
+        activities = [bogus_forward(remote, group, 1000) for _ in range(4)]
+        async with HealthProbe(served.url("/healthz")) as probe:
+            answers = await asyncio.gather(
+                *(
+                    post_signed(remote, served.url("/inbox"), a, key_id=remote.key_id("bob"))
+                    for a in activities
+                )
+            )
+        assert [a.status for a in answers] == [401] * 4, answers
+        assert probe.worst < FAST, probe.latencies
+        await served.stop()
+        assert served.read_database("SELECT count(*) FROM activities") == [(0,)]
