@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from aiohttp import web
+from tortoise import connections
 
 from ..activitypub.actors import instance_actor_document
 from ..app_keys import RUNTIME, SETTINGS
-from ..storage.models import Activity, ActivityState, Delivery, DeliveryState
+from ..storage.models import ActivityState, DeliveryState
 from .negotiation import activity_response
 
 routes = web.RouteTableDef()
@@ -22,13 +23,29 @@ async def instance_actor(request: web.Request) -> web.Response:
     )
 
 
+async def _queue_depths() -> tuple[int, int, int]:
+    """Inbound rows waiting, deliveries queued and retrying, in one round trip: monitoring
+    asks often, and on a busy machine each trip to the database thread costs a wait."""
+    received, queued, retrying = (
+        ActivityState.RECEIVED.value,
+        DeliveryState.QUEUED.value,
+        DeliveryState.RETRYING.value,
+    )
+    sql = (
+        f"SELECT (SELECT count(*) FROM activities WHERE inbound AND state = '{received}'),"
+        f" (SELECT count(*) FROM deliveries WHERE state = '{queued}'),"
+        f" (SELECT count(*) FROM deliveries WHERE state = '{retrying}')"
+    )
+    _, rows = await connections.get("default").execute_query(sql)
+    inbound, queued, retrying = (int(value) for value in tuple(rows[0]))
+    return inbound, queued, retrying
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """Database reachable and queue depths, for monitoring and for the operator's eyes."""
     try:
-        inbound = await Activity.filter(inbound=True, state=ActivityState.RECEIVED).count()
-        queued = await Delivery.filter(state=DeliveryState.QUEUED).count()
-        retrying = await Delivery.filter(state=DeliveryState.RETRYING).count()
+        inbound, queued, retrying = await _queue_depths()
     except Exception as exc:  # any database failure makes us unhealthy, whatever its type
         return web.json_response(
             {"status": "error", "database": f"unreachable: {type(exc).__name__}"}, status=503

@@ -131,8 +131,9 @@ async def refused_tags(server: FedgroupServer, remote: FakeInstance, tags: int) 
     answer's body, after checking it is a 400 and nothing was stored."""
     activity = note_create(remote, server.group_url("jazz"))
     activity["object"]["tag"] = [{"type": "Hashtag", "name": f"#t{i}"} for i in range(tags)]
+    body = json.dumps(activity).encode()  # before the probe: the attacker's work is not ours
     async with HealthProbe(server.url("/healthz")) as probe:
-        answer = await post_signed(remote, server.url("/inbox"), activity)
+        answer = await post_signed(remote, server.url("/inbox"), body)
     assert probe.worst < FAST, probe.latencies
     assert answer.status == 400, answer.body
     assert await stored_counts() == NOTHING
@@ -144,15 +145,12 @@ async def test_a_create_with_too_many_tags_is_a_400(server, remote, tags):
     assert "JSON array with more than 1000 members" in await refused_tags(server, remote, tags)
 
 
-async def test_a_hundred_thousand_tags_are_a_400_with_the_caps_raised(tight, remote):
-    assert "more than 20000 members" in await refused_tags(tight, remote, 100_000)
-
-
-async def test_a_create_over_the_body_cap_is_a_413(server, remote):
+async def test_a_create_with_100_000_tags_is_over_the_body_cap(server, remote):
     activity = note_create(remote, server.group_url("jazz"))
     activity["object"]["tag"] = [{"type": "Hashtag", "name": f"#t{i}"} for i in range(100_000)]
+    body = json.dumps(activity).encode()
     async with HealthProbe(server.url("/healthz")) as probe:
-        answer = await post_signed(remote, server.url("/inbox"), activity)
+        answer = await post_signed(remote, server.url("/inbox"), body)
     assert answer.status == 413, answer.body
     assert probe.worst < FAST, probe.latencies
     assert await stored_counts() == NOTHING
