@@ -173,6 +173,10 @@ def _take_child(workers: int) -> _Child | None:
         _busy += 1
         try:
             return _Child()
+        except OSError as exc:  # out of processes or file descriptors: refuse, do not crash
+            _busy -= 1
+            log.warning("JSON-LD worker could not start: %s", exc)
+            raise LdRefused("JSON-LD worker could not start") from None
         except BaseException:
             _busy -= 1
             raise
