@@ -75,12 +75,14 @@ class _Connection(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        if not self.started:
+            return  # refused: closing, nothing of it is read
         if not self.in_request and self.header_clock is None:
             self.start_header_clock()  # the first byte of the next request on a kept-alive one
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self.inner.eof_received()
+        return self.inner.eof_received() if self.started else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.stop_header_clock()
@@ -89,10 +91,12 @@ class _Connection(asyncio.Protocol):
             self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        self.inner.pause_writing()
+        if self.started:
+            self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self.inner.resume_writing()
+        if self.started:
+            self.inner.resume_writing()
 
     # -- the header clock --------------------------------------------------------------------
 
