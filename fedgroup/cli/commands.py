@@ -156,12 +156,23 @@ class CommandRegistry:
     def __init__(self, nouns: argparse._SubParsersAction) -> None:
         self._nouns = nouns
 
-    def command(self, name: str, handler: Handler, *, help: str) -> argparse.ArgumentParser:
-        """A noun that is a command by itself, with no verbs (`modlog [GROUP]`)."""
+    def command(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        help: str,
+        description: str | None = None,
+        needs_database: bool = True,
+    ) -> argparse.ArgumentParser:
+        """A noun that is a command by itself, with no verbs (`modlog [GROUP]`, `backup FILE`)."""
         parser = self._nouns.add_parser(
-            name, help=help, description=help, parents=[global_options(as_defaults=False)]
+            name,
+            help=help,
+            description=description or help,
+            parents=[global_options(as_defaults=False)],
         )
-        parser.set_defaults(handler=handler, needs_database=True)
+        parser.set_defaults(handler=handler, needs_database=needs_database)
         return parser
 
     def noun(self, name: str, *, help: str) -> Noun:
