@@ -15,6 +15,7 @@ from .pipeline.delivery import delivery_worker
 from .pipeline.inbound import run_inbound_worker
 from .pipeline.intake import json_limits, ld_limits
 from .runtime import Runtime
+from .service.housekeeping import run_housekeeping
 from .service.instance import ensure_instance_key, instance_fetcher, user_agent
 from .service.joining import FollowRouter
 from .storage.db import close_database, open_database
@@ -56,6 +57,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[FOLLOW_ROUTER] = FollowRouter(fetcher, timeout=settings.join_lookup_timeout)
     runtime.start("inbound", lambda: run_inbound_worker(settings, fetcher, runtime.inbound_ready))
     runtime.start("delivery", delivery_worker(settings, app[HTTP_CLIENT], key).run)
+    runtime.start("housekeeping", lambda: run_housekeeping(settings))
     yield
     await runtime.stop()
 

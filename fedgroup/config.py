@@ -56,6 +56,11 @@ class Settings:
     authorized_fetch: bool = False
     group_name_reuse_after: int = 30 * 24 * 3600
     join_lookup_timeout: int = 8
+    prune_interval: int = 3600
+    prune_inbound_after: int = 30 * 24 * 3600
+    prune_outbound_after: int = 30 * 24 * 3600
+    prune_deliveries_after: int = 7 * 24 * 3600
+    prune_remote_after: int = 30 * 24 * 3600
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -188,6 +193,12 @@ _INT_RANGES = {
     "unreachable_after": (60, 365 * 24 * 3600),
     "group_name_reuse_after": (0, 100 * 365 * 24 * 3600),
     "join_lookup_timeout": (1, 60),
+    "prune_interval": (1, 7 * 24 * 3600),
+    # 0 keeps those rows for ever.
+    "prune_inbound_after": (0, 100 * 365 * 24 * 3600),
+    "prune_outbound_after": (0, 100 * 365 * 24 * 3600),
+    "prune_deliveries_after": (0, 100 * 365 * 24 * 3600),
+    "prune_remote_after": (0, 100 * 365 * 24 * 3600),
 }
 KNOWN_SETTINGS = tuple(f.name for f in fields(Settings) if f.name != "extra")
 KNOWN_VARIABLES = tuple(_ENV_PREFIX + key.upper() for key in KNOWN_SETTINGS)

@@ -10,6 +10,7 @@ from typing import Any
 
 from fedgroup.cli.commands import CommandContext, CommandError, CommandRegistry
 from fedgroup.cli.output import Reply, format_fields
+from fedgroup.service.housekeeping import prune
 from fedgroup.service.stats import server_stats
 from fedgroup.storage import migrations
 from fedgroup.storage.backup import BackupError, backup_sqlite, restore_sqlite
@@ -45,6 +46,16 @@ def register(cli: CommandRegistry) -> None:
         needs_database=False,
     )
     restore.add_argument("file", metavar="FILE", type=Path)
+    cli.command(
+        "prune",
+        prune_command,
+        help="remove old activities, sent deliveries and cached remote actors now",
+        description=(
+            "Run one pruning pass now, as the server does every prune_interval seconds: "
+            "remove activities, sent deliveries and cached remote actors older than the "
+            "prune_*_after settings, keeping what the groups' outboxes and threads need."
+        ),
+    )
     cli.command(
         "stats",
         stats_command,
@@ -136,3 +147,14 @@ async def stats_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
         ]
     )  # fmt: skip
     return Reply(stats, text)
+
+
+async def prune_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
+    pruned = await prune(ctx.settings)
+    counts = pruned.as_dict()
+    if not pruned.total:
+        return Reply(counts, "nothing to prune")
+    return Reply(
+        counts,
+        "pruned " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items()),
+    )
