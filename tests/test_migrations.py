@@ -333,6 +333,21 @@ async def check_modlog_and_held_from_0005() -> None:
     assert await HeldPost.all().count() == 0
 
 
+async def check_group_moves_from_0006() -> None:
+    """0007 lets a group record where it moved and what it was, and a membership wait for a
+    moved member's Follow; the existing group and member are as they were."""
+    await check_rows_from_0001()
+    group = await Group.get(name="jazzpiano")
+    assert group.moved_to is None and not group.also_known_as
+    group.moved_to = "https://new.example/groups/jazzpiano"
+    group.also_known_as = ["https://old.example/groups/jazzpiano"]
+    await group.save()
+    again = await Group.get(name="jazzpiano")
+    assert again.also_known_as == ["https://old.example/groups/jazzpiano"]
+    await Membership.filter(group=group).update(state=MembershipState.MOVED)
+    assert (await Membership.get(group=group)).state == MembershipState.MOVED
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -356,6 +371,11 @@ UPGRADE_CASES = [
         UpgradeCase("0005_threads_and_events", ROWS_WITH_TWO_THREADS),
         check_modlog_and_held_from_0005,
         id="0006",
+    ),
+    pytest.param(
+        UpgradeCase("0006_moderation_log_and_held_posts", ROWS_AT_0001),
+        check_group_moves_from_0006,
+        id="0007",
     ),
 ]
 

@@ -90,7 +90,12 @@ async def test_stats_reports_what_the_database_holds(database, fedgroup_env, tmp
     stats = json.loads((await admin("stats", "--json")).stdout)
 
     assert stats["groups"] == 2
-    assert stats["members"] == {"accepted": 3, "pending": 1, "distinct_accounts": 2}
+    assert stats["members"] == {
+        "accepted": 3,
+        "pending": 1,
+        "moved": 0,
+        "distinct_accounts": 2,
+    }
     assert stats["instances"] == {"known": 3, "reachable": 1, "failing": 1, "dead": 1}
     inbound_queue = stats["queues"]["inbound"]
     assert inbound_queue["depth"] == 2

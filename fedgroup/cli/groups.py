@@ -1,8 +1,12 @@
-"""`group …`: create, list, show, edit and delete the groups this server hosts."""
+"""`group …`: create, list, show, edit, delete, export, import and move the groups this
+server hosts."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from fedgroup.activitypub.actors import group_urls
@@ -10,7 +14,8 @@ from fedgroup.cli.commands import EXIT_USAGE, CommandContext, CommandError, Comm
 from fedgroup.cli.output import Reply, format_fields, format_table
 from fedgroup.config import Settings
 from fedgroup.service import groups as service
-from fedgroup.service import lifecycle
+from fedgroup.service import lifecycle, moving
+from fedgroup.service.instance import open_fetcher
 from fedgroup.service.media import load_image_file
 from fedgroup.storage.models import Group, MembershipMode, Visibility
 
@@ -131,6 +136,50 @@ def register(cli: CommandRegistry) -> None:
         ),
     )
     rotate.add_argument("name")
+
+    export = noun.verb(
+        "export",
+        export_command,
+        help="write a group's settings, members and bans to a JSON file",
+        description=(
+            "Write the group's settings, rules, images, bans and member list (with each "
+            "member's state) to FILE, for `group import` on another fedgroup server. Posts "
+            "and keys are not exported. FILE must not exist; it is readable by you only."
+        ),
+    )
+    export.add_argument("name")
+    export.add_argument("file", metavar="FILE", type=Path)
+
+    imported = noun.verb(
+        "import",
+        import_command,
+        help="create a group from another server's export, to move it here",
+        description=(
+            "Create the exported group here, naming its old address in alsoKnownAs. Its "
+            "members are accepted as soon as their servers follow it here, which they do "
+            "after `group move` on the old server."
+        ),
+    )
+    imported.add_argument("file", metavar="FILE", type=Path)
+    imported.add_argument("--name", help="give the group another name here")
+    imported.add_argument(
+        "--allow-reuse",
+        action="store_true",
+        help="take the name of a group deleted at least group_name_reuse_after ago",
+    )
+
+    move = noun.verb(
+        "move",
+        move_command,
+        help="tell members' servers that the group now lives at another address",
+        description=(
+            "Send Move (FEP-7628) and Update{Group} with movedTo to every member's server, "
+            "which then follows the group at TARGET. TARGET (an actor URL or @name@host) "
+            "must name this group in alsoKnownAs: import the export there first."
+        ),
+    )
+    move.add_argument("name")
+    move.add_argument("target", metavar="TARGET", help="the new group's actor URL or handle")
 
     noun.verb(
         "ensure-demo",
@@ -336,4 +385,77 @@ async def ensure_demo_command(args: argparse.Namespace, ctx: CommandContext) -> 
     return Reply(
         {"created": True, "group": doc, "groups": 1},
         f"created demo group {doc['handle']} at {doc['actor_url']}",
+    )
+
+
+#: Larger than any real export (images are capped at max_icon_bytes each): a safety limit.
+MAX_EXPORT_BYTES = 256 * 1024 * 1024
+
+
+async def export_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
+    document = await moving.export_group(ctx.settings, args.name)
+    data = json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
+    try:
+        # The member list is private: readable by the operator only.
+        fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CommandError(f"{args.file} exists already; give a new file name") from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.file}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    members = document["members"]
+    pending = sum(1 for m in members if m["state"] == "pending")
+    summary = {"exported": args.name, "file": str(args.file), "members": len(members),
+               "pending": pending, "bans": len(document["bans"]),
+               "not_exported": document["not_exported"]}  # fmt: skip
+    return Reply(
+        summary,
+        f"exported group {args.name} to {args.file}: {len(members)} members ({pending} "
+        f"pending), {len(document['bans'])} bans; not exported: "
+        + "; ".join(document["not_exported"]),
+    )
+
+
+async def import_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
+    try:
+        size = args.file.stat().st_size
+        if size > MAX_EXPORT_BYTES:
+            raise CommandError(f"{args.file} is {size} bytes; not a group export")
+        document = json.loads(args.file.read_bytes())
+    except FileNotFoundError:
+        raise CommandError(f"{args.file}: no such file") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CommandError(f"{args.file} is not JSON: {exc}") from None
+    result = await moving.import_group(
+        ctx.settings,
+        document,
+        name=args.name,
+        reuse_after=ctx.settings.group_name_reuse_after if args.allow_reuse else None,
+        max_image_bytes=ctx.settings.max_icon_bytes,
+    )
+    doc = await _document(result.group, ctx.settings)
+    return Reply(
+        {**doc, "moved_from": result.source_actor, "members_to_follow": result.moved_members,
+         "pending_not_carried": result.pending_not_carried, "bans": result.bans},
+        f"imported group {doc['handle']} from {result.source_actor}: "
+        f"{result.moved_members} members are accepted when their servers follow it here; "
+        f"{result.pending_not_carried} pending requests not carried; {result.bans} bans\n"
+        f"next, on the old server: fedgroup admin group move {result.source_name} "
+        f"{doc['actor_url']}",
+    )  # fmt: skip
+
+
+async def move_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
+    await service.get_group(args.name)  # a typo is reported before any network request
+    async with open_fetcher(ctx.settings) as fetcher:
+        move = await moving.move_group(ctx.settings, fetcher, args.name, args.target)
+    told = await move.deliveries.all().count()
+    target = move.payload["target"]
+    return Reply(
+        {"name": args.name, "moved_to": target, "deliveries": told},
+        f"group {args.name} moved to {target}; Move goes to {_inboxes(told)} of members' "
+        "servers, which follow it there",
     )

@@ -78,7 +78,13 @@ async def receive_follow(
             )
         else:
             membership.follow_activity = follow
-            await membership.save(update_fields=["follow_activity", "updated_at"])
+            changed = ["follow_activity", "updated_at"]
+            if membership.state == MembershipState.MOVED:
+                # A member of the group at its old address whose server followed it here:
+                # approved there already, and this Follow is their consent to the move.
+                membership.state = MembershipState.ACCEPTED
+                changed.append("state")
+            await membership.save(update_fields=changed)
     if membership.state == MembershipState.PENDING:
         log.info("follow of %s by %s awaits approval", group.name, actor.url)
         return FollowOutcome("pending")

@@ -14,7 +14,14 @@ from ..activitypub.actors import GroupProfile, group_actor_document, group_urls
 from ..activitypub.sanitize import plain_text_to_html
 from ..activitypub.vocab import PUBLIC
 from ..config import Settings
-from ..storage.models import Activity, Group, Membership, MembershipMode, Visibility
+from ..storage.models import (
+    Activity,
+    Group,
+    Membership,
+    MembershipMode,
+    MembershipState,
+    Visibility,
+)
 from .ids import new_activity_id
 from .outbound import queue_activity
 
@@ -36,6 +43,8 @@ def group_profile(group: Group) -> GroupProfile:
         image_media_type=group.image_media_type if group.image else None,
         published=_timestamp(group.created_at),
         updated=_timestamp(group.updated_at),
+        moved_to=group.moved_to,
+        also_known_as=tuple(group.also_known_as or ()),
     )
 
 
@@ -62,9 +71,15 @@ def lifecycle_addressing(settings: Settings, group: Group) -> tuple[list[str], l
 
 async def member_servers(group: Group) -> list[str]:
     """One inbox per server that knows the group as a member or an applicant (its shared
-    inbox when it has one): the servers that hold a copy of the actor."""
+    inbox when it has one): the servers that hold a copy of the actor. Members imported with
+    a group that moved here are not among them until their server follows it here."""
     inboxes: dict[str, None] = {}
-    rows = await Membership.filter(group=group).order_by("id").prefetch_related("actor")
+    rows = (
+        await Membership.filter(group=group)
+        .exclude(state=MembershipState.MOVED)
+        .order_by("id")
+        .prefetch_related("actor")
+    )
     for membership in rows:
         inboxes[membership.actor.shared_inbox or membership.actor.inbox] = None
     return list(inboxes)

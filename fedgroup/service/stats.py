@@ -91,6 +91,8 @@ async def server_stats(database_url: str, *, now: datetime | None = None) -> dic
         "members": {
             "accepted": states.get(MembershipState.ACCEPTED, 0),
             "pending": states.get(MembershipState.PENDING, 0),
+            # Imported with a group that moved here, until their server follows it.
+            "moved": states.get(MembershipState.MOVED, 0),
             "distinct_accounts": len(
                 set(
                     await Membership.filter(state=MembershipState.ACCEPTED).values_list(

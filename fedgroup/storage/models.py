@@ -26,6 +26,10 @@ class MembershipMode(StrEnum):
 class MembershipState(StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
+    # Imported with a group that moved here: a member at its old address, accepted as soon
+    # as their server follows the new one (their consent to the move), and sent nothing
+    # before that.
+    MOVED = "moved"
 
 
 class ActivityState(StrEnum):
@@ -72,6 +76,11 @@ class Group(Model):
     image_media_type = fields.CharField(max_length=64, null=True)
     private_key_pem = fields.TextField()
     public_key_pem = fields.TextField()
+    # A group that moved (FEP-7628): its new actor, which its members' servers follow.
+    moved_to = fields.CharField(max_length=2048, null=True)
+    # A group that moved here: its former actors, which the new home must name for the
+    # members' servers to accept the Move.
+    also_known_as = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

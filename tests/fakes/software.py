@@ -185,3 +185,48 @@ def lemmy_outbox_posts(outbox: dict[str, Any], community: dict[str, Any]) -> lis
             continue
         posts.append(page)
     return posts
+
+
+async def _fetch_actor(url: str) -> dict[str, Any] | None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={"Accept": "application/activity+json"}) as answer,
+    ):
+        if answer.status != 200:
+            return None
+        document = await answer.json(content_type=None)
+    return document if isinstance(document, dict) and document.get("id") == url else None
+
+
+async def _move_target(post: ReceivedPost) -> str | None:
+    body = post.json or {}
+    if body.get("type") != "Move" or not post.verified:
+        return None
+    origin, target = body.get("actor"), id_of(body.get("target"))
+    if id_of(body.get("object")) != origin or not isinstance(target, str):
+        return None
+    new_home = await _fetch_actor(target)
+    if new_home is None or origin not in {id_of(a) for a in as_list(new_home.get("alsoKnownAs"))}:
+        return None
+    return target
+
+
+async def mastodon_move_target(post: ReceivedPost) -> str | None:
+    """Where a Mastodon server moves the local followers of the Move's actor, or None: as its
+    Move handler, the object must be the (signing) actor, and the target, fetched from its
+    own origin, must list the actor in `alsoKnownAs`. Its MoveWorker then makes each local
+    follower follow the target and unfollow the actor."""
+    return await _move_target(post)
+
+
+async def lemmy_move_target(post: ReceivedPost, known_group: dict[str, Any]) -> str | None:
+    """Where a Lemmy server would move a community's subscribers. Lemmy has no Move yet
+    (LemmyNet/lemmy#4619 asks for FEP-7628); modelled as that proposal reads: Mastodon's
+    checks, plus Lemmy's rule that a community's activities are addressed as its visibility
+    requires, and only for the community it knows."""
+    body = post.json or {}
+    if body.get("actor") != known_group.get("id"):
+        return None
+    if not _lemmy_visibility_ok(body, known_group, with_cc=True):
+        return None
+    return await _move_target(post)
