@@ -23,8 +23,6 @@ from fedgroup.storage.models import (
 )
 from tests.fakes.process import AdminCli
 
-NOW = datetime.now(UTC)
-
 
 async def group(name: str) -> Group:
     private_pem, public_pem = generate_rsa_key_pair()
@@ -38,7 +36,7 @@ async def actor(host: str, name: str) -> RemoteActor:
     )
 
 
-async def inbound(n: int, *, state: ActivityState, age: timedelta) -> None:
+async def inbound(n: int, *, state: ActivityState, age: timedelta, now: datetime) -> None:
     row = await Activity.create(
         ap_id=f"https://m.test/activities/{n}",
         type="Create",
@@ -47,10 +45,12 @@ async def inbound(n: int, *, state: ActivityState, age: timedelta) -> None:
         payload={},
         state=state,
     )
-    await Activity.filter(id=row.id).update(created_at=NOW - age)
+    await Activity.filter(id=row.id).update(created_at=now - age)
 
 
 async def seed() -> None:
+    """Rows whose ages are counted from now: the test reads them at once."""
+    now = datetime.now(UTC)
     jazz, circle = await group("jazz"), await group("circle")
     a1, a2, b1 = (
         await actor("m.test", "a1"),
@@ -64,22 +64,22 @@ async def seed() -> None:
         (circle, a1, MembershipState.ACCEPTED),
     ):
         await Membership.create(group=g, actor=who, state=state)
-    await Instance.create(host="m.test", last_success_at=NOW)
-    await Instance.create(host="l.test", first_failure_at=NOW - timedelta(hours=1))
+    await Instance.create(host="m.test", last_success_at=now)
+    await Instance.create(host="l.test", first_failure_at=now - timedelta(hours=1))
     await Instance.create(
-        host="d.test", first_failure_at=NOW - timedelta(days=3), unreachable_since=NOW
+        host="d.test", first_failure_at=now - timedelta(days=3), unreachable_since=now
     )
-    await inbound(1, state=ActivityState.RECEIVED, age=timedelta(hours=2))
-    await inbound(2, state=ActivityState.RECEIVED, age=timedelta(seconds=5))
-    await inbound(3, state=ActivityState.DONE, age=timedelta(hours=30))
+    await inbound(1, state=ActivityState.RECEIVED, age=timedelta(hours=2), now=now)
+    await inbound(2, state=ActivityState.RECEIVED, age=timedelta(seconds=5), now=now)
+    await inbound(3, state=ActivityState.DONE, age=timedelta(hours=30), now=now)
     await queue_activity(
         {"id": "https://g.test/out/1", "type": "Announce", "actor": "https://g.test/groups/jazz"},
         group=None,
         inboxes=["https://m.test/inbox", "https://l.test/inbox", "https://d.test/inbox"],
     )
-    await Delivery.filter(host="m.test").update(state=DeliveryState.DELIVERED, delivered_at=NOW)
+    await Delivery.filter(host="m.test").update(state=DeliveryState.DELIVERED, delivered_at=now)
     await Delivery.filter(host="l.test").update(
-        state=DeliveryState.RETRYING, created_at=NOW - timedelta(hours=3)
+        state=DeliveryState.RETRYING, created_at=now - timedelta(hours=3)
     )
     await Delivery.filter(host="d.test").update(state=DeliveryState.FAILED)
 
