@@ -115,6 +115,14 @@ async def test_pruning_keeps_what_the_outbox_and_threads_serve(world):
     await join(server, masto, "dave", "jazz")
     await leave(server, masto, "dave")
     await wait_deliveries_settled()
+    # One without an object (SQL's NOT IN never matches NULL: it must still go).
+    await Activity.create(
+        ap_id=server.url(f"/activities/{uuid.uuid4()}"),
+        type="Add",
+        actor=server.group_url("jazz"),
+        inbound=False,
+        payload={},
+    )
 
     posts = [topic, reply, kept]
     before = await served_history(server, posts)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from ..config import Settings
@@ -110,7 +110,8 @@ async def prune(settings: Settings, *, now: datetime | None = None) -> Pruned:
         pruned.outbound_activities += await _delete_in_batches(
             Activity.filter(inbound=False, created_at__lt=cutoff)
             .exclude(ap_id__in=Subquery(listed))
-            .exclude(object_id__in=Subquery(boosted))
+            # (NOT IN is never true of NULL: an activity without an object is said apart.)
+            .filter(Q(object_id__isnull=True) | ~Q(object_id__in=Subquery(boosted)))
             .exclude(id__in=Subquery(owed))
         )
     if (cutoff := _cutoff(now, settings.prune_inbound_after)) is not None:
