@@ -21,7 +21,9 @@ from fedgroup.storage.models import Group, MembershipMode, Visibility
 
 
 def register(cli: CommandRegistry) -> None:
-    noun = cli.noun("group", help="create, list, show, edit and delete groups")
+    noun = cli.noun(
+        "group", help="create, list, show, edit, delete, export, import and move groups"
+    )
 
     create = noun.verb("create", create_command, help="create a group")
     create.add_argument("name", help="lowercase letters, digits and _, at most 64 characters")
