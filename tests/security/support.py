@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import http.client
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-
-import aiohttp
+from urllib.parse import urlsplit
 
 from fedgroup.storage.models import Activity, RemoteActor, RemoteKey, StoredObject
 from tests.fakes import FakeInstance
@@ -89,44 +89,65 @@ async def answering_fast_while(url: str, attack: Callable[[], Awaitable[T]]) -> 
 
 
 class HealthProbe:
-    """`async with HealthProbe(url) as probe:` asks `/healthz` every few milliseconds on its
-    own connection while the block runs; `probe.worst` is the slowest answer in seconds.
+    """`async with HealthProbe(url) as probe:` asks `/healthz` every 10 ms on its own
+    connection while the block runs; `probe.worst` is the slowest answer in seconds.
 
     Why: a server whose event loop is stuck answers nothing, so the slowest `/healthz` answer
-    during an attack is what every other user of the server waited."""
+    during an attack is what every other user of the server waited. The probe runs in a
+    thread of its own, with blocking sockets: a probe on the event loop of an in-process
+    server would be stuck with it, and would never see the stall it is there to see."""
 
     def __init__(self, url: str, interval: float = 0.01) -> None:
         self.url, self.interval = url, interval
         self.latencies: list[float] = []
-        self._task: asyncio.Task[None] | None = None
+        self.failure: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="healthz-probe", daemon=True)
 
-    async def _run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
+    def _run(self) -> None:
+        parts = urlsplit(self.url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        try:
+            while not self._stop.is_set():
                 started = time.monotonic()
-                async with session.get(self.url) as response:
-                    assert response.status == 200, await response.text()
-                    await response.read()
+                try:
+                    response, body = self._get(connection, parts.path)
+                except (ConnectionError, http.client.RemoteDisconnected):
+                    # A server may close an idle kept-alive connection (to make room): ask
+                    # again on a new one, as every HTTP client does; the time counts.
+                    connection.close()
+                    response, body = self._get(connection, parts.path)
+                if response.status != 200:
+                    raise AssertionError(f"/healthz answered {response.status}: {body[:200]!r}")
                 self.latencies.append(time.monotonic() - started)
-                await asyncio.sleep(self.interval)
+                self._stop.wait(self.interval)
+        except BaseException as exc:  # reported by __aexit__, in the test
+            self.failure = exc
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _get(connection: http.client.HTTPConnection, path: str) -> tuple[Any, bytes]:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response, response.read()
 
     @property
     def worst(self) -> float:
         return max(self.latencies)
 
+    def _check(self) -> None:
+        if self.failure is not None:
+            raise AssertionError(f"/healthz probe failed: {self.failure!r}") from self.failure
+
     async def __aenter__(self) -> HealthProbe:
-        self._task = asyncio.create_task(self._run())
+        self._thread.start()
         while not self.latencies:  # the first answer: the probe is connected and running
+            self._check()
             await asyncio.sleep(0.005)
-            if self._task.done():
-                self._task.result()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        if self._task.done():
-            self._task.result()  # a probe that failed says why
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join)
+        self._check()
