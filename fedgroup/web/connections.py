@@ -10,9 +10,9 @@ accepting anyone. So, for every connection:
   the connection is closed (`read_body_within`, a middleware);
 - at most `max_per_address` connections are open from one remote address (a trusted proxy,
   which speaks for many, is exempt: it sets its own limits), and at most `max_connections`
-  in all. When the total is reached, the oldest connection still waiting for its headers
-  makes room (it is the one most likely to be a trickler); when none is, the newcomer is
-  closed at once.
+  in all. When the total is reached, the oldest connection that has not sent one complete
+  request makes room (the one most likely to be a trickler), else the oldest idle kept-alive
+  one; when every connection is busy with a request, the newcomer is closed at once.
 
 `ConnectionGuard.wrap` wraps aiohttp's protocol factory, so nothing in aiohttp is patched:
 each connection gets a small protocol in front of aiohttp's own, which counts it, watches
@@ -58,6 +58,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.address = ""
         self.in_request = False
+        self.served = 0  # requests answered on it: a kept-alive connection, not a trickler
         self.started = False  # aiohttp's protocol has the connection
         self.header_clock: asyncio.TimerHandle | None = None
 
@@ -122,6 +123,7 @@ class _Connection(asyncio.Protocol):
 
     def request_finished(self) -> None:
         self.in_request = False
+        self.served += 1
 
 
 class ConnectionGuard:
@@ -165,14 +167,18 @@ class ConnectionGuard:
         return True
 
     def _make_room(self) -> bool:
-        """Close the oldest connection still waiting for its request headers, if any."""
-        for conn in self._open.values():
-            if not conn.in_request and conn.transport is not None:
-                log.info("closed %s to make room: headers still incomplete", conn.address)
-                conn.transport.abort()  # connection_lost follows, later: uncount it now
-                self.release(conn)
-                return True
-        return False
+        """Close the oldest connection that has not sent one complete request yet, else the
+        oldest idle kept-alive one (its client opens another when it needs it); False if
+        every connection is busy with a request."""
+        waiting = [conn for conn in self._open.values() if not conn.in_request]
+        victim = next((conn for conn in waiting if not conn.served), None)
+        victim = victim or next(iter(waiting), None)
+        if victim is None or victim.transport is None:
+            return False
+        log.info("closed %s to make room: no request in progress on it", victim.address)
+        victim.transport.abort()  # connection_lost follows, later: uncount it now
+        self.release(victim)
+        return True
 
     def release(self, conn: _Connection) -> None:
         """Count a closed connection out (once, however often it is called)."""
