@@ -199,8 +199,11 @@ def _give_back(child: _Child, *, healthy: bool) -> None:
     _busy -= 1
     if healthy:
         _idle.append(child)
-    else:
-        child.kill()
+        return
+    child.kill()
+    # Its replacement starts now, so the next call does not also wait for Python to start.
+    with contextlib.suppress(OSError):
+        _idle.append(_Child())
 
 
 async def _read_frame(child: _Child, deadline: float) -> bytes:

@@ -24,7 +24,7 @@ from .support import answering_fast_while
 
 HEADER_TIMEOUT = BODY_TIMEOUT = 1.0
 PER_ADDRESS, TOTAL = 20, 60
-SLACK = 0.75  # seconds beyond a timeout within which the close must have come
+SLACK = 1.5  # seconds beyond a timeout within which the close must have come (a busy CI)
 
 
 @pytest.fixture
