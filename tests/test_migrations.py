@@ -45,6 +45,7 @@ from fedgroup.storage.models import (
     Instance,
     Membership,
     MembershipState,
+    Moderator,
     ModlogEntry,
     RemoteActor,
     StoredObject,
@@ -348,6 +349,29 @@ async def check_group_moves_from_0006() -> None:
     assert (await Membership.get(group=group)).state == MembershipState.MOVED
 
 
+ROWS_WITH_A_BAN = {
+    **ROWS_WITH_TWO_THREADS,
+    "bans": [
+        {"id": 1, "group_id": 1, "actor_url": "https://x.example/users/y", "reason": "spam",
+         "created_at": NOW},
+    ],
+}
+
+
+async def check_moderators_and_moderated_posts_from_0007() -> None:
+    """0008 adds moderators, a ban's expiry, and removed/locked/pinned marks on posts; what
+    was there is untouched: bans stay for good, posts are neither removed, locked nor
+    pinned, and the threads still read whole."""
+    ban = await Ban.get(id=1)
+    assert (ban.reason, ban.expires_at) == ("spam", None)
+    posts = await StoredObject.filter(group_id=1).order_by("id")
+    assert len(posts) == 4
+    assert not any(p.removed or p.locked or p.pinned_at for p in posts)
+    group = await Group.get(name="jazzpiano")
+    await Moderator.create(group=group, actor_url=ANN, added_by="admin")
+    assert [m.actor_url for m in await Moderator.filter(group=group)] == [ANN]
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -376,6 +400,11 @@ UPGRADE_CASES = [
         UpgradeCase("0006_moderation_log_and_held_posts", ROWS_AT_0001),
         check_group_moves_from_0006,
         id="0007",
+    ),
+    pytest.param(
+        UpgradeCase("0007_group_moves", ROWS_WITH_A_BAN),
+        check_moderators_and_moderated_posts_from_0007,
+        id="0008",
     ),
 ]
 

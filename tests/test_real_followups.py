@@ -11,6 +11,9 @@ to our shared inbox, and asserts the outcome:
 - left: the sender is no longer a member;
 - refused: the inbound row records `ignored: <why>` and nothing is queued outbound.
 
+A moderator's activity (a Lemmy removal, lock, pin, ban) is sent by someone the row makes a
+moderator of the group first; an Undo of one is preceded by the activity it undoes.
+
 Roles: `{author}` (the sender's server), `{owner}` (the server of the post's author, when
 someone else acts on it: a vote, a moderator's removal), `{group}` (our group).
 """
@@ -28,7 +31,14 @@ import pytest_asyncio
 
 from fedgroup.activitypub.posts import trimmed_post
 from fedgroup.activitypub.vocab import PUBLIC, id_of
-from fedgroup.storage.models import Activity, ActivityState, Membership, StoredObject
+from fedgroup.storage.models import (
+    Activity,
+    ActivityState,
+    Group,
+    Membership,
+    Moderator,
+    StoredObject,
+)
 from tests.fakes import FakeInstance
 from tests.fakes.fixtures import Corpus, rewrite_ids
 from tests.fakes.members import join, start_remote, wait_handled
@@ -78,6 +88,8 @@ class Case:
     prior: Prior | None = None
     software: str = "lemmy"
     owner_name: str | None = None  # the post's author on {owner}, when not the sender
+    moderator: bool = False  # the sender moderates the group
+    undone_first: bool = False  # an Undo: the activity it undoes is sent (and applied) first
 
 
 async def edited(payload: dict[str, Any]) -> None:
@@ -89,6 +101,31 @@ async def edited(payload: dict[str, Any]) -> None:
 async def deleted(payload: dict[str, Any]) -> None:
     row = await StoredObject.get(ap_id=id_of(payload["object"]))
     assert row.deleted and row.content_html == ""
+
+
+async def removed(payload: dict[str, Any]) -> None:
+    row = await StoredObject.get(ap_id=id_of(payload["object"]))
+    assert row.removed and not row.deleted, "removed by a moderator, restorable"
+
+
+async def restored(payload: dict[str, Any]) -> None:
+    assert not (await StoredObject.get(ap_id=target_of(payload))).removed
+
+
+async def locked(payload: dict[str, Any]) -> None:
+    assert (await StoredObject.get(ap_id=target_of(payload))).locked
+
+
+async def unlocked(payload: dict[str, Any]) -> None:
+    assert not (await StoredObject.get(ap_id=target_of(payload))).locked
+
+
+async def pinned(payload: dict[str, Any]) -> None:
+    assert (await StoredObject.get(ap_id=target_of(payload))).pinned_at is not None
+
+
+async def unpinned(payload: dict[str, Any]) -> None:
+    assert (await StoredObject.get(ap_id=target_of(payload))).pinned_at is None
 
 
 FRIENDICA = {
@@ -174,10 +211,16 @@ CASES = [
         id="lemmy-delete-user",
     ),
     pytest.param(
-        # A Lemmy moderator's removal of someone else's comment: only the author deletes.
+        # Someone who does not moderate the group cannot remove someone else's comment.
         Case("lemmy/activities/deletion/remove_note.json", LEMMY_BETA_ON_ALPHAS_POST,
-             Refused("{author}/users/lemmy_beta is not the author of {owner}/comment/1"),
+             Refused("{author}/users/lemmy_beta is not a moderator of jazz"),
              Prior("owner"), owner_name="lemmy_alpha"),
+        id="lemmy-non-moderator-remove-note",
+    ),
+    pytest.param(
+        # A moderator's removal: the comment is removed and the removal announced.
+        Case("lemmy/activities/deletion/remove_note.json", LEMMY_BETA_ON_ALPHAS_POST,
+             Announced(removed), Prior("owner"), owner_name="lemmy_alpha", moderator=True),
         id="lemmy-moderator-remove-note",
     ),
     pytest.param(
@@ -195,7 +238,8 @@ CASES = [
     ),
     pytest.param(
         Case("lemmy/activities/deletion/undo_remove_note.json", LEMMY_BETA_ON_ALPHAS_POST,
-             Refused(NOT_HANDLED.format("Delete")), Prior("owner"), owner_name="lemmy_alpha"),
+             Announced(restored), Prior("owner"), owner_name="lemmy_alpha", moderator=True,
+             undone_first=True),
         id="lemmy-undo-moderator-remove",
     ),
     pytest.param(
@@ -205,8 +249,60 @@ CASES = [
               "http://enterprise.lemmy.ml/c/main": "{group}",
               "http://enterprise.lemmy.ml": "{author}",
               "http://ds9.lemmy.ml/u/": "{owner}/users/"},
-             Refused(NOT_HANDLED.format("Block"))),
+             # Its Block (sent first) ended in 2021, so it banned nobody: nothing to undo.
+             Refused("no ban on {owner}/users/lemmy_alpha in jazz"), moderator=True,
+             undone_first=True),
         id="lemmy-undo-block",
+    ),
+    pytest.param(
+        Case("lemmy/activities/block/block_user.json",
+             {"http://enterprise.lemmy.ml/u/main": "{group}",
+              "http://enterprise.lemmy.ml/u/": "{author}/users/",
+              "http://enterprise.lemmy.ml/c/main": "{group}",
+              "http://enterprise.lemmy.ml": "{author}",
+              "http://ds9.lemmy.ml/u/": "{owner}/users/"},
+             Refused("a ban that ended already (2021-11-01T12:23:50.151874Z)"), moderator=True),
+        id="lemmy-block-expired",
+    ),
+    pytest.param(
+        Case("lemmy/activities/community/lock_page.json",
+             {"http://lemmy-alpha:8541/u/": "{author}/users/",
+              "http://lemmy-alpha:8541/c/main": "{group}",
+              "http://lemmy-alpha:8541": "{author}"},
+             Announced(locked), Prior("author", "Page"), moderator=True),
+        id="lemmy-lock-post",
+    ),
+    pytest.param(
+        Case("lemmy/activities/community/lock_page.json",
+             {"http://lemmy-alpha:8541/u/": "{author}/users/",
+              "http://lemmy-alpha:8541/c/main": "{group}",
+              "http://lemmy-alpha:8541": "{author}"},
+             Refused("{author}/users/lemmy_alpha is not a moderator of jazz"),
+             Prior("author", "Page")),
+        id="lemmy-lock-post-not-moderator",
+    ),
+    pytest.param(
+        Case("lemmy/activities/community/add_featured_post.json",
+             {"https://ds9.lemmy.ml/c/main": "{group}", **LEMMY_DS9_AUTHOR,
+              "https://ds9.lemmy.ml/u/": "{author}/users/", "https://ds9.lemmy.ml": "{author}"},
+             Announced(pinned), Prior("author", "Page"), moderator=True),
+        id="lemmy-pin-post",
+    ),
+    pytest.param(
+        Case("lemmy/activities/community/remove_featured_post.json",
+             {"https://ds9.lemmy.ml/c/main": "{group}",
+              "https://ds9.lemmy.ml/u/": "{author}/users/", "https://ds9.lemmy.ml": "{author}"},
+             Refused("{author}/post/2 is not pinned"), Prior("author", "Page"), moderator=True),
+        id="lemmy-unpin-post-not-pinned",
+    ),
+    pytest.param(
+        Case("lemmy/activities/community/add_mod.json",
+             {"http://enterprise.lemmy.ml/c/main": "{group}",
+              "http://enterprise.lemmy.ml/u/": "{author}/users/",
+              "http://enterprise.lemmy.ml": "{author}",
+              "http://ds9.lemmy.ml/u/": "{owner}/users/"},
+             Refused("moderators of jazz are named by this server's admin"), moderator=True),
+        id="lemmy-add-mod",
     ),
     pytest.param(
         Case("lemmy/activities/community/undo_lock_note.json",
@@ -214,7 +310,7 @@ CASES = [
               "https://lemmy-alpha/c/test": "{group}",
               "http://lemmy-alpha/c/main": "{group}",
               "https://lemmy-alpha": "{author}"},
-             Refused(NOT_HANDLED.format("Lock"))),
+             Announced(unlocked), Prior("author"), moderator=True, undone_first=True),
         id="lemmy-undo-lock-comment",
     ),
     pytest.param(
@@ -222,7 +318,7 @@ CASES = [
              {"http://lemmy-alpha:8541/u/": "{author}/users/",
               "http://lemmy-alpha:8541/c/main": "{group}",
               "http://lemmy-alpha:8541": "{author}"},
-             Refused(NOT_HANDLED.format("Lock"))),
+             Announced(unlocked), Prior("author", "Page"), moderator=True, undone_first=True),
         id="lemmy-undo-lock-post",
     ),
     pytest.param(
@@ -379,6 +475,14 @@ async def test_real_followup_payload(world: World, case: Case, conformance_corpu
                 await post_prior(world, case, payload, author, name)
             if case.prior.from_payload:
                 serve_at_its_id(author, payload["object"])  # the origin now has the edit
+
+        if case.moderator:
+            group = await Group.get(name=GROUP)
+            await Moderator.create(group=group, actor_url=payload["actor"], added_by="admin")
+        if case.undone_first:
+            undone = {"@context": "https://www.w3.org/ns/activitystreams", **payload["object"]}
+            await post_signed(author, world.server.url("/inbox"), undone, actor=name)
+            await wait_handled(undone["id"])
 
         outbound_before = await Activity.filter(inbound=False).count()
         answer = await post_signed(author, world.server.url("/inbox"), payload, actor=name)

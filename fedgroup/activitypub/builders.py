@@ -244,9 +244,16 @@ def move(
 
 
 def block(
-    activity_id: str, group_url: str, actor_url: str, reason: str | None = None
+    activity_id: str,
+    group_url: str,
+    actor_url: str,
+    reason: str | None = None,
+    *,
+    end_time: str | None = None,
+    remove_data: bool = False,
 ) -> dict[str, Any]:
-    """A group ban, as Lemmy sends it: Block of the person with the community as target."""
+    """A group ban, as Lemmy sends it: Block of the person with the community as target;
+    `endTime` when it expires, `removeData` when their posts were removed with it."""
     doc: dict[str, Any] = {
         "@context": AS_CONTEXT,
         "id": activity_id,
@@ -258,6 +265,53 @@ def block(
     }
     if reason:
         doc["summary"] = reason
+    if end_time:
+        doc["endTime"] = end_time
+    if remove_data:
+        doc["removeData"] = True
+    return doc
+
+
+def moderation(
+    kind: str,
+    activity_id: str,
+    actor_url: str,
+    group_url: str,
+    obj: str,
+    *,
+    to: list[str],
+    target: str | None = None,
+    summary: str | None = None,
+) -> dict[str, Any]:
+    """A moderator's action in a group, shaped as Lemmy sends them (and the group then
+    announces): `Add`/`Remove` of a person to the `moderators` collection or of a post to
+    `featured` (`target`), `Lock` of a post, `Delete` of someone else's post (a removal,
+    `summary` its reason). `cc` and `audience` name the group, as Lemmy checks."""
+    doc: dict[str, Any] = {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": kind,
+        "actor": actor_url,
+        "to": to,
+        "cc": [group_url],
+        "audience": group_url,
+        "object": obj,
+    }
+    if target is not None:
+        doc["target"] = target
+    if summary:
+        doc["summary"] = summary
+    return doc
+
+
+def undo_moderation(
+    activity_id: str, actor_url: str, group_url: str, undone: dict[str, Any], summary: str = ""
+) -> dict[str, Any]:
+    """Undo of a moderation activity (a restore, an unlock), addressed like it."""
+    doc = undo(activity_id, actor_url, undone)
+    doc["audience"] = group_url
+    if summary:
+        doc["summary"] = summary
     return doc
 
 

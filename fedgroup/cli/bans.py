@@ -27,6 +27,14 @@ def register(cli: CommandRegistry) -> None:
     )
     add.add_argument("--server", action="store_true", help="ban from every group on the server")
     add.add_argument("--reason", default="", help="shown to moderators, sent with the Block")
+    add.add_argument(
+        "--days", type=_days, default=None, metavar="N", help="the ban ends after N days"
+    )
+    add.add_argument(
+        "--purge",
+        action="store_true",
+        help="also remove every post they made in the group; members' servers are told",
+    )
     remove = noun.verb("remove", remove_command, help="lift a ban")
     remove.add_argument("group", nargs="?", help="the group (omit with --server)")
     remove.add_argument("who", help="handle, actor URL or domain")
@@ -34,6 +42,12 @@ def register(cli: CommandRegistry) -> None:
     listing = noun.verb("list", list_command, help="list the bans of a group or the server")
     listing.add_argument("group", nargs="?", help="the group (omit with --server)")
     listing.add_argument("--server", action="store_true", help="server-wide bans")
+
+
+def _days(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days above 0, got {text!r}")
+    return int(text)
 
 
 async def _scope(args: argparse.Namespace) -> Group | None:
@@ -55,6 +69,7 @@ def ban_document(ban: Ban) -> dict[str, Any]:
         "domain": ban.domain,
         "reason": ban.reason,
         "since": ban.created_at,
+        "expires": ban.expires_at,
     }
 
 
@@ -65,15 +80,28 @@ async def add_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
     if args.domain is not None:
         if args.who is not None:
             raise CommandError("give an actor or --domain, not both", exit_code=EXIT_USAGE)
-        ban = await bans.ban_domain(group, args.domain, args.reason)
+        if args.purge:
+            raise CommandError(
+                "--purge removes one actor's posts; name the actor", exit_code=EXIT_USAGE
+            )
+        ban = await bans.ban_domain(group, args.domain, args.reason, days=args.days)
     elif args.who is None:
         raise CommandError("name an actor to ban, or --domain DOMAIN", exit_code=EXIT_USAGE)
     else:
         async with open_fetcher(ctx.settings) as fetcher:
-            ban = await bans.ban_actor(ctx.settings, group, args.who, args.reason, fetcher=fetcher)
+            ban = await bans.ban_actor(
+                ctx.settings,
+                group,
+                args.who,
+                args.reason,
+                fetcher=fetcher,
+                days=args.days,
+                purge=args.purge,
+            )
     where = group.name if group is not None else "the server"
     banned = ban.actor_url or f"{ban.domain} and its subdomains"
-    return Reply(ban_document(ban), f"banned {banned} from {where}")
+    until = f" until {ban.expires_at:%Y-%m-%d %H:%M} UTC" if ban.expires_at else ""
+    return Reply(ban_document(ban), f"banned {banned} from {where}{until}")
 
 
 async def remove_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
@@ -89,5 +117,8 @@ async def list_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
     docs = [ban_document(b) for b in await bans.list_bans(group)]
     if not docs:
         return Reply(docs, "no bans")
-    rows = [[d["actor"] or d["domain"], d["reason"] or "-", d["since"]] for d in docs]
-    return Reply(docs, format_table(["BANNED", "REASON", "SINCE"], rows))
+    rows = [
+        [d["actor"] or d["domain"], d["reason"] or "-", d["since"], d["expires"] or "never"]
+        for d in docs
+    ]
+    return Reply(docs, format_table(["BANNED", "REASON", "SINCE", "EXPIRES"], rows))

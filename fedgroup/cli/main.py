@@ -19,7 +19,7 @@ from typing import TextIO
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from fedgroup import __version__
-from fedgroup.cli import bans, deliveries, groups, held, members, modlog, operations
+from fedgroup.cli import bans, deliveries, groups, held, members, modlog, mods, operations, posts
 from fedgroup.cli.commands import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -38,7 +38,17 @@ from fedgroup.service.errors import ServiceError
 from fedgroup.storage.db import DatabaseUnavailable, close_database, open_database
 
 #: Noun modules, each with `register(cli: CommandRegistry)`. Add a noun by adding its module.
-NOUNS: tuple[ModuleType, ...] = (groups, members, bans, held, modlog, deliveries, operations)
+NOUNS: tuple[ModuleType, ...] = (
+    groups,
+    members,
+    mods,
+    bans,
+    posts,
+    held,
+    modlog,
+    deliveries,
+    operations,
+)
 
 EPILOG = """\
 exit status: 0 done, 1 refused (unknown group, duplicate, bad value), 2 bad command line,

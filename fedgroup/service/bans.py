@@ -9,7 +9,10 @@ Mastodon drops its follow on `Reject{Follow}`. Their later posts are not announc
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
+
+from tortoise.queryset import QuerySet
 
 from ..activitypub import builders
 from ..activitypub.actors import group_urls
@@ -18,16 +21,22 @@ from ..activitypub.hosts import InvalidHost, canonical_host
 from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.webfinger_client import resolve_handle
 from ..config import Settings
-from ..storage.models import Ban, Group, Membership, MembershipState
+from ..storage.models import Ban, Group, Membership, MembershipState, StoredObject
 from . import modlog
 from .errors import InvalidValue, NotFound
 from .ids import new_activity_id
 from .membership import find_actor, follow_of
+from .moderation import remove_post
 from .outbound import queue_activity
 from .policies import domain_covers
 
+# A ban for longer than this is a permanent ban: say so by not giving --days.
+MAX_BAN_DAYS = 3650
 
-async def _remove_and_tell(settings: Settings, membership: Membership, reason: str) -> None:
+
+async def _remove_and_tell(
+    settings: Settings, membership: Membership, ban: Ban, purge: bool
+) -> None:
     group = membership.group
     actor = membership.actor
     urls = group_urls(settings.base_url, group.name)
@@ -37,12 +46,19 @@ async def _remove_and_tell(settings: Settings, membership: Membership, reason: s
     reject = builders.reject_follow(new_activity_id(settings), urls.actor, follow)
     await queue_activity(reject, group=group, inboxes=[actor.inbox])
     if was_member:
-        block = builders.block(new_activity_id(settings), urls.actor, actor.url, reason or None)
+        block = builders.block(
+            new_activity_id(settings),
+            urls.actor,
+            actor.url,
+            ban.reason or None,
+            end_time=_timestamp(ban.expires_at) if ban.expires_at else None,
+            remove_data=purge,
+        )
         await queue_activity(block, group=group, inboxes=[actor.inbox])
 
 
-async def actor_url_to_ban(who: str, fetcher: Fetcher | None = None) -> str:
-    """The actor URL a ban on `who` is written against.
+async def actor_url_of(who: str, fetcher: Fetcher | None = None) -> str:
+    """The actor URL `who` names (for a ban, a moderator).
 
     An actor URL is taken as given, seen or not. A handle names a known actor, or is looked
     up by WebFinger through `fetcher` (the guarded GET path), so someone can be banned before
@@ -75,22 +91,72 @@ async def ban_actor(
     *,
     fetcher: Fetcher | None = None,
     by: str = modlog.ADMIN,
+    days: int | None = None,
+    purge: bool = False,
 ) -> Ban:
-    """Ban an actor from one group (or every group, with group None) and remove them."""
-    actor_url = await actor_url_to_ban(who, fetcher)
-    existing = await Ban.get_or_none(group=group, actor_url=actor_url)
-    if existing is not None:
+    """Ban an actor from one group (or every group, with group None) and remove them;
+    for `days` days only, if given. `purge` also removes every post they made in the
+    group(s), and members' servers are told of each removal."""
+    expires = _expiry(days)
+    actor_url = await actor_url_of(who, fetcher)
+    await _drop_expired(Ban.filter(group=group, actor_url=actor_url))
+    if await Ban.exists(group=group, actor_url=actor_url):
         raise InvalidValue(f"{who} is already banned{_where(group)}")
-    ban = await Ban.create(group=group, actor_url=actor_url, reason=reason)
+    ban = await Ban.create(group=group, actor_url=actor_url, reason=reason, expires_at=expires)
     memberships = Membership.filter(actor__url=actor_url)
     if group is not None:
         memberships = memberships.filter(group=group)
     for membership in await memberships.prefetch_related("group", "actor"):
-        await _remove_and_tell(settings, membership, reason)
+        await _remove_and_tell(settings, membership, ban, purge)
     await modlog.record(
-        modlog.ModAction.BAN, group=group, moderator=by, target=actor_url, reason=reason
+        modlog.ModAction.BAN,
+        group=group,
+        moderator=by,
+        target=actor_url,
+        reason=_with_terms(reason, days, purge),
     )
+    if purge:
+        await purge_posts(settings, group, actor_url, by=by, reason=reason)
     return ban
+
+
+async def purge_posts(
+    settings: Settings, group: Group | None, actor_url: str, *, by: str, reason: str
+) -> int:
+    """Remove every post `actor_url` made in the group (every group, for None) that is still
+    up; each removal reaches members' servers as any removal does. Returns how many."""
+    posts = StoredObject.filter(
+        attributed_to=actor_url, deleted=False, removed=False, thread_id__not_isnull=True
+    )
+    if group is not None:
+        posts = posts.filter(group=group)
+    count = 0
+    for post in await posts.order_by("id"):
+        await remove_post(settings, await Group.get(id=post.group_id), post, by=by, reason=reason)
+        count += 1
+    return count
+
+
+def _expiry(days: int | None) -> datetime | None:
+    if days is None:
+        return None
+    if not 1 <= days <= MAX_BAN_DAYS:
+        raise InvalidValue(f"--days must be between 1 and {MAX_BAN_DAYS}, not {days}")
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+async def _drop_expired(bans: QuerySet[Ban]) -> None:
+    await bans.filter(expires_at__lte=datetime.now(UTC)).delete()
+
+
+def _with_terms(reason: str, days: int | None, purge: bool) -> str:
+    terms = [f"for {days} days"] if days else []
+    terms += ["posts removed"] if purge else []
+    return "; ".join([reason, *terms] if reason else terms)
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def domain_to_ban(text: str) -> str:
@@ -123,14 +189,21 @@ def domain_to_ban(text: str) -> str:
 
 
 async def ban_domain(
-    group: Group | None, domain: str, reason: str = "", *, by: str = modlog.ADMIN
+    group: Group | None,
+    domain: str,
+    reason: str = "",
+    *,
+    by: str = modlog.ADMIN,
+    days: int | None = None,
 ) -> Ban:
     """Ban a domain and its subdomains; server-wide, their servers can no longer reach our
     inboxes at all."""
     domain = domain_to_ban(domain)
+    expires = _expiry(days)
+    await _drop_expired(Ban.filter(group=group, domain=domain))
     if await Ban.exists(group=group, domain=domain):
         raise InvalidValue(f"{domain} is already banned{_where(group)}")
-    ban = await Ban.create(group=group, domain=domain, reason=reason)
+    ban = await Ban.create(group=group, domain=domain, reason=reason, expires_at=expires)
     memberships = Membership.all().prefetch_related("actor")
     if group is not None:
         memberships = memberships.filter(group=group)
@@ -138,7 +211,11 @@ async def ban_domain(
         if domain_covers(domain, membership.actor.url):
             await membership.delete()
     await modlog.record(
-        modlog.ModAction.BAN, group=group, moderator=by, target=domain, reason=reason
+        modlog.ModAction.BAN,
+        group=group,
+        moderator=by,
+        target=domain,
+        reason=_with_terms(reason, days, False),
     )
     return ban
 
@@ -167,6 +244,8 @@ async def unban(group: Group | None, who: str, *, by: str = modlog.ADMIN) -> Non
 
 
 async def list_bans(group: Group | None) -> list[Ban]:
+    """The bans in force (an expired one is gone: its actor may come back)."""
+    await _drop_expired(Ban.filter(group=group))
     return await Ban.filter(group=group).order_by("id")
 
 

@@ -46,7 +46,7 @@ from ..storage.models import (
 )
 from . import polls, threads
 from .ids import derived_id
-from .membership import is_banned
+from .membership import is_banned, is_moderator
 from .outbound import queue_activity
 from .outcomes import Pending, Refused
 from .threads import POSTABLE_TYPES, Placement, post_type
@@ -152,6 +152,8 @@ async def check_may_post(settings: Settings, group: Group, actor: str, obj: dict
     """Members post; others are refused quietly (open public groups may accept anyone)."""
     if await is_banned(group, actor):
         raise Refused(f"{actor} is banned from {group.name}")
+    if await is_moderator(group, actor):
+        return  # moderators post, also where posting is restricted to them
     member = await Membership.exists(group=group, actor__url=actor, state=MembershipState.ACCEPTED)
     open_to_all = (
         settings.accept_non_members
@@ -161,7 +163,6 @@ async def check_may_post(settings: Settings, group: Group, actor: str, obj: dict
     if not (member or open_to_all):
         raise Refused(f"{actor} is not a member of {group.name}")
     if group.posting_restricted_to_mods and not in_reply_to(obj):
-        # Moderators arrive with the moderation issue; until then nobody may start threads.
         raise Refused(f"{group.name} accepts top-level posts from moderators only")
 
 
@@ -186,6 +187,7 @@ async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str,
     for group in groups:
         try:
             await check_may_post(settings, group, actor, obj)
+            await _check_thread_open(group, actor, placement)
             post = await _store_post(group, actor, obj, placement)
         except Refused as refusal:
             log.info("post %s refused: %s", obj.get("id"), refusal)
@@ -198,6 +200,16 @@ async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str,
         raise Refused("; ".join(reasons))
     await wake_waiting_for(obj["id"])
     return announced
+
+
+async def _check_thread_open(group: Group, actor: str, placement: Placement) -> None:
+    """Replies to a locked post, or anywhere under it, are refused (moderators may still
+    answer, as on Lemmy)."""
+    parent = placement.parent
+    if parent is None or parent.group_id != group.id:
+        return
+    if await threads.thread_is_locked(parent) and not await is_moderator(group, actor):
+        raise Refused(f"the thread of {parent.ap_id} is locked in {group.name}")
 
 
 async def publish_approved(
@@ -406,17 +418,53 @@ async def receive_delete(settings: Settings, activity: dict[str, Any]) -> None:
     post.deleted, post.content_html = True, ""
     await post.save(update_fields=["deleted", "content_html"])
     group = await Group.get(id=post.group_id)
-    urls = group_urls(settings.base_url, group.name)
     await _announce_wrapped_only(settings, group, activity, post)
+    await withdraw_from_microblogs(settings, group, post)
+
+
+async def latest_boost(group: Group, post: StoredObject) -> Activity | None:
+    """The group's latest boost of a post (a restored post is boosted again, anew)."""
+    return (
+        await Activity.filter(inbound=False, group=group, type="Announce", object_id=post.ap_id)
+        .order_by("-id")
+        .first()
+    )
+
+
+async def boost_again(settings: Settings, group: Group, post: StoredObject) -> None:
+    """Boost a restored post to microblogging members of a public group, under a new id
+    (Mastodon keeps an undone boost's id as gone)."""
+    audience = await audience_of(group)
+    if not audience.boost or not group_is_public(group) or not is_public(recipients(post.document)):
+        return
+    urls = group_urls(settings.base_url, group.name)
+    count = await Activity.filter(
+        inbound=False, group=group, type="Announce", object_id=post.ap_id
+    ).count()
+    boost = builders.announce_boost(
+        _derived_id(settings, "reboost", group, f"{post.ap_id}#{count}"),
+        urls.actor,
+        urls.followers,
+        post.ap_id,
+        post.attributed_to,
+        _now(),
+        context=threads.context_of(settings, group, post),
+    )
+    await queue_activity(boost, group=group, inboxes=audience.boost)
+
+
+async def withdraw_from_microblogs(settings: Settings, group: Group, post: StoredObject) -> None:
+    """Take back what microblogging members were shown of a post (deleted by its author,
+    removed by a moderator): the boost is undone, or the group's quote of it deleted."""
+    urls = group_urls(settings.base_url, group.name)
     audience = await audience_of(group)
     if not audience.boost:
         return
     if group_is_public(group):
-        boost_id = _derived_id(settings, "boost", group, post.ap_id)
-        boost = await Activity.get_or_none(ap_id=boost_id)
+        boost = await latest_boost(group, post)
         if boost is not None:
             withdraw = builders.undo(
-                _derived_id(settings, "unboost", group, post.ap_id), urls.actor, boost.payload
+                _derived_id(settings, "unboost", group, boost.ap_id), urls.actor, boost.payload
             )
             await queue_activity(withdraw, group=group, inboxes=audience.boost)
         return

@@ -247,7 +247,7 @@ async def edit_group(
 async def group_stats(group: Group) -> dict[str, int]:
     """Counts an admin wants at a glance: members (accepted, pending), posts, comments."""
     memberships = Membership.filter(group_id=group.id)
-    objects = StoredObject.filter(group_id=group.id, deleted=False)
+    objects = StoredObject.filter(group_id=group.id, deleted=False, removed=False)
     return {
         "members_accepted": await memberships.filter(state=MembershipState.ACCEPTED).count(),
         "members_pending": await memberships.filter(state=MembershipState.PENDING).count(),

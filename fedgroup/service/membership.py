@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.expressions import Q
@@ -18,7 +19,15 @@ from ..activitypub import builders
 from ..activitypub.actors import group_urls
 from ..activitypub.hosts import authority_or_none
 from ..config import Settings
-from ..storage.models import Ban, Group, Membership, MembershipMode, MembershipState, RemoteActor
+from ..storage.models import (
+    Ban,
+    Group,
+    Membership,
+    MembershipMode,
+    MembershipState,
+    Moderator,
+    RemoteActor,
+)
 from . import modlog
 from .errors import InvalidValue, NotFound
 from .ids import derived_id, new_activity_id
@@ -34,9 +43,17 @@ class FollowOutcome:
     reason: str = ""
 
 
+async def is_moderator(group: Group, actor_url: str) -> bool:
+    """Whether the actor moderates the group (its moderation activities are carried out)."""
+    return await Moderator.exists(group=group, actor_url=actor_url)
+
+
 async def is_banned(group: Group, actor_url: str) -> bool:
-    """Banned from this group or from the whole server, by actor or by domain."""
-    bans = await Ban.filter(Q(group_id=group.id) | Q(group_id=None))
+    """Banned from this group or from the whole server, by actor or by domain, and the
+    ban has not expired."""
+    bans = await Ban.filter(Q(group_id=group.id) | Q(group_id=None)).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=datetime.now(UTC))
+    )
     return any(
         (ban.actor_url and ban.actor_url == actor_url)
         or (ban.domain and domain_covers(ban.domain, actor_url))

@@ -6,6 +6,10 @@ whatever spelling they come, are put in that form (`activitypub.hosts.canonical_
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from tortoise.expressions import Q
+
 from ..activitypub.hosts import host_or_none
 from ..policy import DomainRule, covers, is_blocked
 from ..storage.models import Ban, DomainPolicy, PolicyAction
@@ -14,7 +18,8 @@ from ..storage.models import Ban, DomainPolicy, PolicyAction
 async def domain_rules() -> list[DomainRule]:
     """Domain policies plus server-wide domain bans (a ban is a block by another name)."""
     rules = [DomainRule(p.domain, str(p.action)) for p in await DomainPolicy.all()]
-    for ban in await Ban.filter(group_id=None, domain__isnull=False):
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=datetime.now(UTC))
+    for ban in await Ban.filter(live, group_id=None, domain__isnull=False):
         rules.append(DomainRule(ban.domain or "", str(PolicyAction.BLOCK)))
     # Stored canonical (migration 0002); a row that names no host is no rule at all.
     canonical = [(host_or_none(r.domain), r.action) for r in rules]

@@ -128,7 +128,12 @@ def is_public_post(row: StoredObject) -> bool:
 
 
 def _readable(row: StoredObject) -> bool:
-    return not row.deleted and is_public_post(row)
+    return not gone(row) and is_public_post(row)
+
+
+def gone(row: StoredObject) -> bool:
+    """Deleted by its author or removed by a moderator: shown as a placeholder at most."""
+    return row.deleted or row.removed
 
 
 # -- the front page ------------------------------------------------------------------------
@@ -198,7 +203,9 @@ async def recent_threads(
     cursor = before
     exhausted = False
     for _batch in range(_SCAN_BATCHES):
-        rows = StoredObject.filter(group=group, in_reply_to__isnull=True, deleted=False)
+        rows = StoredObject.filter(
+            group=group, in_reply_to__isnull=True, deleted=False, removed=False
+        )
         if cursor is not None:
             rows = rows.filter(id__lt=cursor)
         batch = await rows.order_by("-id").limit(_SCAN_BATCH)
@@ -271,7 +278,7 @@ async def _public_descendants(group: Group, roots: list[str]) -> dict[str, list[
         fetched += len(rows)
         level = []
         for r in rows:
-            if r.deleted or is_public_post(r):
+            if gone(r) or is_public_post(r):
                 children.setdefault(r.in_reply_to or "", []).append(r)
                 level.append(r.ap_id)
     every = [r for rows in children.values() for r in rows]
@@ -284,7 +291,7 @@ async def _public_descendants(group: Group, roots: list[str]) -> dict[str, list[
                 continue
             view = views[r.ap_id]
             view.replies = build(r.ap_id, seen | {r.ap_id})
-            if r.deleted and not view.replies:
+            if gone(r) and not view.replies:
                 continue
             built.append(view)
         return built
@@ -329,7 +336,7 @@ def _unknown_author(url: str) -> Author:
 
 def _view(row: StoredObject, author: Author) -> PostView:
     doc: dict[str, Any] = row.document if isinstance(row.document, dict) else {}
-    if row.deleted:
+    if gone(row):
         return PostView(id=row.id, ap_id=row.ap_id, author=author, content_html="", deleted=True)
     title = _text(doc.get("name"), 300)
     warning = _text(doc.get("summary"), 500) if not has_type(doc, "Page") else None
@@ -398,7 +405,9 @@ async def upcoming_events(
     members' servers of a members-only group ask with it off."""
     now = now or datetime.now(UTC)
     rows = (
-        await StoredObject.filter(group=group, deleted=False, starts_at__isnull=False)
+        await StoredObject.filter(
+            group=group, deleted=False, removed=False, starts_at__isnull=False
+        )
         .filter(Q(ends_at__gte=now) | Q(ends_at__isnull=True, starts_at__gte=now))
         .order_by("starts_at", "id")
         .limit(limit)

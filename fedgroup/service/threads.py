@@ -116,6 +116,16 @@ async def place(fetcher: Fetcher, obj: dict[str, Any], *, fetch: bool = True) ->
     return Placement()
 
 
+async def thread_is_locked(post: StoredObject) -> bool:
+    """Whether replies under `post` are refused: it, or the first post of its thread, is
+    locked (Lemmy locks a whole post with its comments)."""
+    if post.locked:
+        return True
+    if post.thread_id is None or post.thread_id == post.id:
+        return False
+    return await StoredObject.exists(id=post.thread_id, locked=True)
+
+
 def thread_url(settings: Settings, group: Group, thread_id: int) -> str:
     return group_urls(settings.base_url, group.name).thread(thread_id)
 
@@ -215,7 +225,7 @@ async def thread_posts(
     root = await StoredObject.get_or_none(group=group, id=thread_id, thread_id=thread_id)
     if root is None:
         return None
-    posts = StoredObject.filter(group=group, thread_id=thread_id, deleted=False)
+    posts = StoredObject.filter(group=group, thread_id=thread_id, deleted=False, removed=False)
     return await _page_of(root, posts, page=page, public_only=public_only)
 
 
@@ -226,13 +236,11 @@ async def direct_replies(
     post = await StoredObject.get_or_none(group=group, id=post_id)
     if post is None or post.thread_id is None:
         return None
-    answers = StoredObject.filter(group=group, in_reply_to=post.ap_id, deleted=False)
+    answers = StoredObject.filter(group=group, in_reply_to=post.ap_id, deleted=False, removed=False)
     return await _page_of(post, answers, page=page, public_only=public_only)
 
 
-async def _page_of(
-    root: StoredObject, posts: Any, *, page: int, public_only: bool
-) -> ThreadPage:
+async def _page_of(root: StoredObject, posts: Any, *, page: int, public_only: bool) -> ThreadPage:
     rows = await posts.order_by("published", "id").limit(MAX_LISTED)
     shown = [r.ap_id for r in rows if not public_only or is_public_post(r)]
     start = (page - 1) * THREAD_PAGE_SIZE
@@ -258,7 +266,11 @@ async def announced_posts(group: Group, *, page: int, size: int) -> OutboxPage:
     takes the first 10 to 50 items and no others); replies, votes and deletes are left out
     so those items are posts."""
     listed = StoredObject.filter(
-        group=group, in_reply_to__isnull=True, deleted=False, announce_id__isnull=False
+        group=group,
+        in_reply_to__isnull=True,
+        deleted=False,
+        removed=False,
+        announce_id__isnull=False,
     )
     total = await listed.count()
     rows = await listed.order_by("-id").offset((page - 1) * size).limit(size + 1)

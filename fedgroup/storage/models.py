@@ -201,6 +201,8 @@ class Ban(Model):
     domain = fields.CharField(max_length=255, null=True)
     reason = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    # A ban for N days (`bans add --days N`) no longer applies after this.
+    expires_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "bans"
@@ -262,6 +264,11 @@ class StoredObject(Model):
     # Events only: when it starts and ends, for the upcoming-events collection and feed.
     starts_at = fields.DatetimeField(null=True)
     ends_at = fields.DatetimeField(null=True)
+    # Moderation: removed by a moderator (restorable, unlike `deleted` by its author), a
+    # locked thread refuses replies, a pinned post is in the group's `featured` collection.
+    removed = fields.BooleanField(default=False, db_default=False)
+    locked = fields.BooleanField(default=False, db_default=False)
+    pinned_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "objects"
@@ -365,3 +372,21 @@ class HeldPost(Model):
         table = "held_posts"
         unique_together = (("group", "object_id"),)
         indexes = (("group_id", "state"),)
+
+
+class Moderator(Model):
+    """A fediverse actor who moderates a group: listed in its `moderators` collection (which
+    its `attributedTo` names, as Lemmy reads it), and whose moderation activities the group
+    carries out."""
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="moderators", on_delete=fields.CASCADE
+    )
+    actor_url = fields.CharField(max_length=2048)
+    added_by = fields.CharField(max_length=2048, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "moderators"
+        unique_together = (("group", "actor_url"),)

@@ -15,7 +15,10 @@ from ..activitypub.actors import (
 )
 from ..app_keys import SETTINGS
 from ..service import threads
+from ..service.moderation import pinned_posts
+from ..service.moderators import list_moderators
 from ..service.profile import actor_document
+from ..service.reading import is_public_post
 from ..service.tombstones import tombstone_of
 from ..storage.models import (
     Group,
@@ -133,18 +136,27 @@ def _page_number(request: web.Request) -> int | None:
 
 @routes.get("/groups/{name}/featured")
 async def featured(request: web.Request) -> web.Response:
-    """Pinned posts (filled by moderation); Mastodon and Lemmy read it from the actor."""
+    """Pinned posts, embedded as their authors' servers serve them (as Lemmy's featured
+    collection holds its Pages): a new member's server reads them from the actor's
+    `featured`. Only public posts are listed, except to a members-only group's members."""
     group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
-    return activity_response(ordered_collection(urls.featured, 0, items=[]))
+    members_only = group.visibility == Visibility.MEMBERS_ONLY
+    items = [
+        {k: v for k, v in post.document.items() if k != "@context"}
+        for post in await pinned_posts(group)
+        if members_only or is_public_post(post)
+    ]
+    return activity_response(ordered_collection(urls.featured, len(items), items=items))
 
 
 @routes.get("/groups/{name}/moderators")
 async def moderators(request: web.Request) -> web.Response:
-    """Lemmy reads the moderator list from `attributedTo`; empty until moderators exist."""
+    """The moderators' actor ids, as Lemmy reads them from the group's `attributedTo`."""
     group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
-    return activity_response(ordered_collection(urls.moderators, 0, items=[]))
+    items = [m.actor_url for m in await list_moderators(group)]
+    return activity_response(ordered_collection(urls.moderators, len(items), items=items))
 
 
 async def _image(request: web.Request, which: str) -> web.Response:

@@ -68,15 +68,35 @@ async def post_to_group(
     name: str,
     group: str,
     content: str,
+    **options: Any,
+) -> StoredObject:
+    """`name` on `author` posts `content` to `group` (a Mastodon-style mention, or a Lemmy
+    `Page` with a `title` when `kind="Page"`; `send_post`'s options); returns the row once
+    the group has stored it."""
+    create = await send_post(server, author, name, group, content, **options)
+    object_id = create["object"]["id"]
+    # The group passes every post on to its members, the author's server included: once
+    # that arrives, the post is stored.
+    await author.wait_for(lambda p: object_id in p.body.decode(errors="replace"), timeout=10)
+    return await StoredObject.get(ap_id=object_id)
+
+
+async def send_post(
+    server: FedgroupServer,
+    author: FakeInstance,
+    name: str,
+    group: str,
+    content: str,
     *,
     public: bool = True,
     in_reply_to: str | None = None,
     kind: str = "Note",
     title: str | None = None,
     **fields: Any,
-) -> StoredObject:
-    """`name` on `author` posts `content` to `group` (a Mastodon-style mention, or a Lemmy
-    `Page` with a `title` when `kind="Page"`); returns the row once the group has stored it."""
+) -> dict[str, Any]:
+    """`name` on `author` sends the Create of a post to `group` (the post served by its
+    author's server); returns the Create once the inbox took it, whatever the group then
+    decides (`wait_handled` tells)."""
     actor = author.actor_url(name)
     object_id = author.url(f"/users/{name}/statuses/{next(_ids)}{uuid.uuid4().hex[:8]}")
     group_url = server.group_url(group)
@@ -108,10 +128,7 @@ async def post_to_group(
     }
     answer = await post_signed(author, server.url("/inbox"), create, actor=name)
     assert answer.status == 202, answer.body
-    # The group passes every post on to its members, the author's server included: once
-    # that arrives, the post is stored.
-    await author.wait_for(lambda p: object_id in p.body.decode(errors="replace"), timeout=10)
-    return await StoredObject.get(ap_id=object_id)
+    return create
 
 
 async def wait_handled(ap_id: str, timeout: float = 10.0) -> Activity:  # noqa: ASYNC109

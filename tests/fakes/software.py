@@ -187,6 +187,35 @@ def lemmy_outbox_posts(outbox: dict[str, Any], community: dict[str, Any]) -> lis
     return posts
 
 
+def lemmy_mod_action(
+    post: ReceivedPost, community: dict[str, Any], moderators: list[str]
+) -> dict[str, Any] | None:
+    """The moderation activity a Lemmy server would apply from this Announce, or None.
+
+    As Lemmy's receiving side checks an announced `Add`/`Remove`/`Lock`/`Delete`/`Block` or
+    its `Undo` (verify_mod_action, verify_visibility): announced by the community, signed;
+    the inner actor a moderator in the community's `moderators` collection, or on the
+    community's own domain (Lemmy takes that as an instance admin's action); the inner
+    activity naming the community in `cc` or `audience`; addressed as the community's
+    visibility requires."""
+    inner = lemmy_inner(post, community["id"])
+    if inner is None or not post.verified:
+        return None
+    if inner.get("type") not in {"Add", "Remove", "Lock", "Delete", "Block", "Undo"}:
+        return None
+    actor = inner.get("actor")
+    if actor not in moderators and _host(actor) != _host(community["id"]):
+        return None
+    named = {id_of(inner.get("audience"))} | {
+        a for a in as_list(inner.get("cc")) if isinstance(a, str)
+    }
+    if community["id"] not in named:
+        return None
+    if not _lemmy_visibility_ok(inner, community, with_cc=False):
+        return None
+    return inner
+
+
 async def _fetch_actor(url: str) -> dict[str, Any] | None:
     async with (
         aiohttp.ClientSession() as session,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from . import create, delete, follow, like, rsvp, undo, update
+from . import block, collection, create, delete, follow, like, lock, rsvp, undo, update
 from .context import Deferred, Ignored, InboundContext
 
 Handler = Callable[[InboundContext], Awaitable[None]]
@@ -17,6 +17,11 @@ HANDLERS: dict[str, Handler] = {
     "Update": update.handle,
     "Like": like.handle,
     "Dislike": like.handle,
+    # A group moderator's actions, as Lemmy sends them.
+    "Lock": lock.handle,
+    "Add": collection.handle,
+    "Remove": collection.handle,
+    "Block": block.handle,
     # Answers to an event in a group (Friendica's attendance, Mobilizon's participation).
     "Accept": rsvp.handle,
     "TentativeAccept": rsvp.handle,

@@ -1,4 +1,5 @@
-"""Undo: of a Follow (leaving a group), of a Like or Dislike, or of an RSVP to an event."""
+"""Undo: of a Follow (leaving a group), of a Like or Dislike, of an RSVP to an event, or of a
+moderator's removal, lock or ban."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from ...activitypub.vocab import id_of, type_in
 from ...service.conversations import Refused, receive_reaction
 from ...service.events import receive_rsvp
 from ...service.membership import get_group_by_url, receive_unfollow
+from ...service.remote_moderation import (
+    is_moderation_of,
+    receive_lock,
+    receive_restore,
+    receive_unban,
+)
 from ...storage.models import Activity
 from .context import Ignored, InboundContext
 
@@ -27,7 +34,10 @@ async def handle(ctx: InboundContext) -> None:
         raise Ignored("Undo of an activity we never saw")
     if actor_of(inner) not in (None, ctx.actor):
         raise Ignored("Undo of another actor's activity")
-    kind = type_in(inner, {"Like", "Dislike", "Follow", *RSVP_TYPES})
+    kind = type_in(inner, {"Like", "Dislike", "Follow", "Delete", "Lock", "Block", *RSVP_TYPES})
+    if kind in {"Delete", "Lock", "Block"}:
+        await _undo_moderation(ctx, kind, inner)
+        return
     if kind in {"Like", "Dislike"}:
         try:
             await receive_reaction(ctx.settings, {**ctx.activity, "object": inner})
@@ -46,3 +56,18 @@ async def handle(ctx: InboundContext) -> None:
     if group is None:
         raise Ignored("Undo{Follow} of something that is not a group here")
     await receive_unfollow(group, ctx.actor)
+
+
+async def _undo_moderation(ctx: InboundContext, kind: str, inner: dict) -> None:
+    undo = {**ctx.activity, "object": inner}
+    try:
+        if kind == "Lock":
+            await receive_lock(ctx.settings, undo, locked=False)
+        elif kind == "Block":
+            await receive_unban(ctx.settings, undo)
+        elif await is_moderation_of(inner):
+            await receive_restore(ctx.settings, undo)
+        else:
+            raise Refused(f"Undo of {inner.get('type')!r} is not handled")
+    except Refused as refusal:
+        raise Ignored(str(refusal)) from None

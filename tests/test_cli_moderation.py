@@ -1,0 +1,139 @@
+"""`mods …`, `posts …` and `bans … --days/--purge` from the admin CLI: what is stored, what is
+printed, and one line for every mistake. What members' servers then receive is
+tests/test_moderation.py's business."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from fedgroup.storage.db import close_database, open_database
+from fedgroup.storage.models import Ban, Group, StoredObject
+from tests.test_cli_groups import assert_one_error_line, cli, cli_json
+from tests.test_cli_members_bans import seed
+
+POST = "https://remote.example/users/ann/statuses/1"
+
+
+def run(database_url: str, coroutine_factory):
+    async def go():
+        await open_database(database_url)
+        try:
+            return await coroutine_factory()
+        finally:
+            await close_database()
+
+    return asyncio.run(go())
+
+
+def seed_post(database_url: str, group: str, author: str) -> None:
+    async def make():
+        row = await StoredObject.create(
+            ap_id=POST,
+            type="Note",
+            attributed_to=author,
+            group=await Group.get(name=group),
+            content_html="<p>hi</p>",
+            document={
+                "id": POST,
+                "type": "Note",
+                "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            },
+        )
+        row.thread_id = row.id
+        await row.save()
+
+    run(database_url, make)
+
+
+def post_row(database_url: str) -> StoredObject:
+    return run(database_url, lambda: StoredObject.get(ap_id=POST))
+
+
+def test_posts_commands_change_the_post_and_log_it(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    ann = seed(database_url, "jazz", "ann", "accepted")
+    seed_post(database_url, "jazz", ann)
+    done = cli_json(capsys, "posts", "pin", "jazz", POST, "--reason", "welcome")
+    assert done == {"post": POST, "group": "jazz", "action": "pin"}
+    assert post_row(database_url).pinned_at is not None
+    code, out, _ = cli(capsys, "posts", "lock", "jazz", POST)
+    assert (code, out) == (0, f"locked {POST} in jazz\n")
+    cli_json(capsys, "posts", "remove", "jazz", POST, "--reason", "spam")
+    row = post_row(database_url)
+    assert row.removed and row.locked
+    code, _, err = cli(capsys, "posts", "unpin", "jazz", POST)
+    assert code == 1
+    assert_one_error_line(err, "is removed; restore it first")
+    cli_json(capsys, "posts", "restore", "jazz", POST)
+    cli_json(capsys, "posts", "unpin", "jazz", POST)
+    cli_json(capsys, "posts", "unlock", "jazz", POST)
+    row = post_row(database_url)
+    assert not (row.removed or row.locked or row.pinned_at)
+    log = cli_json(capsys, "modlog", "jazz")
+    assert [(e["action"], e["target"], e["reason"]) for e in log] == [
+        ("unlock_post", POST, ""),
+        ("unpin_post", POST, ""),
+        ("restore_post", POST, ""),
+        ("remove_post", POST, "spam"),
+        ("lock_post", POST, ""),
+        ("pin_post", POST, "welcome"),
+    ]
+
+
+def test_posts_and_mods_errors_are_one_line(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    ann = seed(database_url, "jazz", "ann", "accepted")
+    seed_post(database_url, "jazz", ann)
+    code, _, err = cli(capsys, "posts", "remove", "jazz", POST + "9")
+    assert code == 1
+    assert_one_error_line(err, f"no post {POST}9 in jazz")
+    code, _, err = cli(capsys, "posts", "unlock", "jazz", POST)
+    assert code == 1
+    assert_one_error_line(err, "is not locked")
+    code, _, err = cli(capsys, "posts", "pin", "nosuch", POST)
+    assert code == 1
+    assert_one_error_line(err, "nosuch")
+    code, _, err = cli(capsys, "posts", "shred", "jazz", POST)
+    assert code == 2
+    assert_one_error_line(err, "shred")
+
+    assert cli_json(capsys, "mods", "list", "jazz") == []
+    code, _, err = cli(capsys, "mods", "add", "jazz", "https://127.0.0.1:1/users/x")
+    assert code == 1
+    assert_one_error_line(err, "cannot name https://127.0.0.1:1/users/x a moderator")
+    code, _, err = cli(capsys, "mods", "remove", "jazz", ann)
+    assert code == 1
+    assert_one_error_line(err, "is not a moderator of jazz")
+    assert cli_json(capsys, "modlog", "jazz") == []
+
+
+def test_bans_for_some_days_end_by_themselves(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    ann = seed(database_url, "jazz", "ann", "accepted")
+    code, out, err = cli(capsys, "bans", "add", "jazz", ann, "--days", "3", "--reason", "cool off")
+    assert code == 0, err
+    assert out.startswith(f"banned {ann} from jazz until ") and out.endswith(" UTC\n")
+    listed = cli_json(capsys, "bans", "list", "jazz")
+    expires = datetime.fromisoformat(listed[0]["expires"])
+    assert timedelta(days=2, hours=23) < expires - datetime.now(UTC) <= timedelta(days=3)
+    assert cli_json(capsys, "modlog", "jazz")[0]["reason"] == "cool off; for 3 days"
+
+    async def expire():
+        await Ban.filter(actor_url=ann).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+
+    run(database_url, expire)
+    assert cli_json(capsys, "bans", "list", "jazz") == []
+    again = cli_json(capsys, "bans", "add", "jazz", ann, "--days", "1")
+    assert again["expires"] is not None, "an expired ban does not stand in the way"
+
+    for bad in ("0", "-2", "many"):
+        code, _, err = cli(capsys, "bans", "add", "jazz", ann, "--days", bad)
+        assert code == 2
+        assert_one_error_line(err, "days")
+    code, _, err = cli(capsys, "bans", "add", "jazz", ann, "--days", "4000")
+    assert code == 1
+    assert_one_error_line(err, "--days must be between 1 and 3650")
+    code, _, err = cli(capsys, "bans", "add", "jazz", "--domain", "bad.example", "--purge")
+    assert code == 2
+    assert_one_error_line(err, "--purge")
