@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from fedgroup.storage.db import close_database, open_database
-from fedgroup.storage.models import Ban, Group, StoredObject
+from fedgroup.storage.models import Ban, Group, Report, StoredObject
 from tests.test_cli_groups import assert_one_error_line, cli, cli_json
 from tests.test_cli_members_bans import seed
 
@@ -137,3 +137,43 @@ def test_bans_for_some_days_end_by_themselves(fedgroup_env, database_url, capsys
     code, _, err = cli(capsys, "bans", "add", "jazz", "--domain", "bad.example", "--purge")
     assert code == 2
     assert_one_error_line(err, "--purge")
+
+
+def test_reports_list_and_resolve(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    ann = seed(database_url, "jazz", "ann", "accepted")
+    seed_post(database_url, "jazz", ann)
+
+    async def report():
+        return await Report.create(
+            group=await Group.get(name="jazz"),
+            flag_id="https://lemmy.example/activities/flag/1",
+            reporter="https://lemmy.example/u/bo",
+            author=ann,
+            objects=[POST],
+            reason="rude",
+            flag={"id": "https://lemmy.example/activities/flag/1", "type": "Flag"},
+        )
+
+    number = run(database_url, report).id
+    listed = cli_json(capsys, "reports", "list", "jazz")
+    assert [(r["id"], r["author"], r["objects"], r["reason"]) for r in listed] == [
+        (number, ann, [POST], "rude")
+    ]
+    code, out, _ = cli(capsys, "reports", "list")
+    assert code == 0 and "rude" in out and POST in out
+    done = cli_json(capsys, "reports", "resolve", "jazz", str(number), "--reason", "warned")
+    assert done["state"] == "resolved" and done["resolved_by"] == "admin"
+    assert cli_json(capsys, "reports", "list") == []
+    assert [r["state"] for r in cli_json(capsys, "reports", "list", "--all")] == ["resolved"]
+    assert cli_json(capsys, "modlog", "jazz")[0]["action"] == "resolve_report"
+
+    code, _, err = cli(capsys, "reports", "resolve", "jazz", str(number))
+    assert code == 1
+    assert_one_error_line(err, f"report {number} was already resolved by admin")
+    code, _, err = cli(capsys, "reports", "resolve", "jazz", "99")
+    assert code == 1
+    assert_one_error_line(err, "no report 99 in jazz")
+    code, _, err = cli(capsys, "reports", "resolve", "jazz", "first")
+    assert code == 1
+    assert_one_error_line(err, "not a report number")

@@ -48,6 +48,8 @@ from fedgroup.storage.models import (
     Moderator,
     ModlogEntry,
     RemoteActor,
+    Report,
+    ReportState,
     StoredObject,
 )
 
@@ -372,6 +374,18 @@ async def check_moderators_and_moderated_posts_from_0007() -> None:
     assert [m.actor_url for m in await Moderator.filter(group=group)] == [ANN]
 
 
+async def check_reports_and_modlog_settings_from_0008() -> None:
+    """0009 adds reports and the group's moderation-log settings (off: nothing of the log is
+    published by an upgrade); the group and its rows are untouched."""
+    group = await Group.get(name="jazzpiano")
+    assert (group.publish_modlog, group.modlog_names_moderators) == (False, False)
+    assert group.display_name == "Jazz piano"
+    report = await Report.create(
+        group=group, flag_id="https://x.example/flags/1", reporter=ANN, flag={}, objects=[ANN]
+    )
+    assert report.state == ReportState.OPEN and report.forwarded_at is None
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -405,6 +419,11 @@ UPGRADE_CASES = [
         UpgradeCase("0007_group_moves", ROWS_WITH_A_BAN),
         check_moderators_and_moderated_posts_from_0007,
         id="0008",
+    ),
+    pytest.param(
+        UpgradeCase("0008_moderators_removals_pins_locks", ROWS_AT_0001),
+        check_reports_and_modlog_settings_from_0008,
+        id="0009",
     ),
 ]
 

@@ -315,6 +315,37 @@ def undo_moderation(
     return doc
 
 
+def flag(
+    activity_id: str, actor_url: str, objects: list[str], reason: str, *, to: list[str]
+) -> dict[str, Any]:
+    """A report, as Mastodon sends one to another server: the reported account and posts
+    in `object`, the reason as `content`, the reporter not named (the group reports)."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Flag",
+        "actor": actor_url,
+        "content": reason,
+        "object": objects,
+        "to": to,
+    }
+
+
+def resolve(
+    activity_id: str, actor_url: str, group_url: str, flag: dict[str, Any]
+) -> dict[str, Any]:
+    """`Resolve` of a report, as Lemmy sends it: the Flag embedded, the community named."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": activity_id,
+        "type": "Resolve",
+        "actor": actor_url,
+        "to": [group_url],
+        "audience": group_url,
+        "object": flag,
+    }
+
+
 def _attr(value: str) -> str:
     return html.escape(value, quote=True)
 

@@ -19,7 +19,18 @@ from typing import TextIO
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from fedgroup import __version__
-from fedgroup.cli import bans, deliveries, groups, held, members, modlog, mods, operations, posts
+from fedgroup.cli import (
+    bans,
+    deliveries,
+    groups,
+    held,
+    members,
+    modlog,
+    mods,
+    operations,
+    posts,
+    reports,
+)
 from fedgroup.cli.commands import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -45,6 +56,7 @@ NOUNS: tuple[ModuleType, ...] = (
     bans,
     posts,
     held,
+    reports,
     modlog,
     deliveries,
     operations,

@@ -548,12 +548,17 @@ async def _read_some(response: aiohttp.ClientResponse) -> str:
 def signing_key_resolver(settings: Settings, instance_key: ServerKey) -> KeyFor:
     """Which key signs an activity's deliveries: its group's (`…/groups/NAME#main-key`, read
     at each send, so a rotated key is used at once), a deleted group's while its Delete goes
-    out, or, for server-level activities, the instance actor's (`…/actor#main-key`)."""
-    instance_key_id = instance_actor_url(settings.base_url) + "#main-key"
+    out, or, for server-level activities and what the instance actor says in a group (a
+    moderation decision made with the admin CLI), the instance actor's (`…/actor#main-key`):
+    receivers check that the key's owner is the activity's actor."""
+    instance_actor = instance_actor_url(settings.base_url)
+    instance_key_id = instance_actor + "#main-key"
     groups_prefix = settings.url("/groups/")
 
     async def key_for(activity: Activity) -> tuple[str, str] | None:
         group_id = activity.group_id  # type: ignore[attr-defined]
+        if activity.actor == instance_actor:
+            return instance_key_id, instance_key.private_key_pem
         if group_id is None:
             if activity.actor.startswith(groups_prefix):
                 return await retired_signing_key(settings, activity.actor)

@@ -70,6 +70,9 @@ class Group(Model):
     posting_restricted_to_mods = fields.BooleanField(default=False)
     publish_members = fields.BooleanField(default=False)
     discoverable = fields.BooleanField(default=True)
+    # The moderation log on the group's page: shown at all, and with moderators' names.
+    publish_modlog = fields.BooleanField(default=False, db_default=False)
+    modlog_names_moderators = fields.BooleanField(default=False, db_default=False)
     icon = fields.BinaryField(null=True)
     icon_media_type = fields.CharField(max_length=64, null=True)
     image = fields.BinaryField(null=True)
@@ -390,3 +393,39 @@ class Moderator(Model):
     class Meta:
         table = "moderators"
         unique_together = (("group", "actor_url"),)
+
+
+class ReportState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Report(Model):
+    """A `Flag` about a group's post or member: who reported what, and why.
+
+    `objects` are the reported ids as the Flag named them (posts, and the account when the
+    reporter's software names it); `author` is the reported person. `forward` records that the
+    reporter asked for the author's server to be told (the Flag was addressed to the author),
+    `forwarded_at` that the group did.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="reports", on_delete=fields.CASCADE
+    )
+    flag_id = fields.CharField(max_length=2048, unique=True)
+    reporter = fields.CharField(max_length=2048)
+    author = fields.CharField(max_length=2048, default="")
+    objects = fields.JSONField(default=list)
+    reason = fields.TextField(default="")
+    flag = fields.JSONField()
+    forward = fields.BooleanField(default=False)
+    forwarded_at = fields.DatetimeField(null=True)
+    state = fields.CharEnumField(ReportState, max_length=16, default=ReportState.OPEN)
+    resolved_by = fields.CharField(max_length=2048, null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "reports"
+        indexes = (("group_id", "state"),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from . import block, collection, create, delete, follow, like, lock, rsvp, undo, update
+from . import block, collection, create, delete, flag, follow, like, lock, rsvp, undo, update
 from .context import Deferred, Ignored, InboundContext
 
 Handler = Callable[[InboundContext], Awaitable[None]]
@@ -22,6 +22,7 @@ HANDLERS: dict[str, Handler] = {
     "Add": collection.handle,
     "Remove": collection.handle,
     "Block": block.handle,
+    "Flag": flag.handle,
     # Answers to an event in a group (Friendica's attendance, Mobilizon's participation).
     "Accept": rsvp.handle,
     "TentativeAccept": rsvp.handle,
