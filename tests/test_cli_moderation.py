@@ -177,3 +177,17 @@ def test_reports_list_and_resolve(fedgroup_env, database_url, capsys):
     code, _, err = cli(capsys, "reports", "resolve", "jazz", "first")
     assert code == 1
     assert_one_error_line(err, "not a report number")
+
+
+def test_group_edit_publishes_the_moderation_log(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    shown = cli_json(capsys, "group", "show", "jazz")
+    assert (shown["publish_modlog"], shown["modlog_names_moderators"]) == (False, False)
+    edited = cli_json(
+        capsys, "group", "edit", "jazz", "--publish-modlog", "--modlog-names-moderators"
+    )
+    assert (edited["publish_modlog"], edited["modlog_names_moderators"]) == (True, True)
+    code, out, _ = cli(capsys, "group", "show", "jazz")
+    assert code == 0 and "publish modlog:" in out
+    back = cli_json(capsys, "group", "edit", "jazz", "--no-modlog-names-moderators")
+    assert (back["publish_modlog"], back["modlog_names_moderators"]) == (True, False)

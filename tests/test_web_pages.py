@@ -17,7 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fedgroup.storage.models import Group, StoredObject
+from fedgroup.service import moderation
+from fedgroup.storage.models import Group, Moderator, ModlogEntry, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.members import join, post_to_group, start_remote
 from tests.fakes.server import FedgroupServer
@@ -338,6 +339,62 @@ async def test_deleted_post_is_gone_but_its_answers_keep_their_place(site: Site)
     _, html, _ = await site.get(f"/groups/jazz/posts/{top.id}")
     text = visible_text(html)
     assert "to be deleted" not in text and "Deleted post" in text and "still here" in text
+
+
+async def test_group_page_shows_moderators_pins_and_the_log_it_chooses_to_publish(
+    site: Site,
+) -> None:
+    settings = site.server.settings
+    group = await Group.get(name="jazz")
+    bob = site.bob.actor_url("bob")
+    await Moderator.create(group=group, actor_url=bob)
+    welcome = await post_to_group(site.server, site.alice, "alice", "jazz", "<p>Welcome all</p>")
+    spam = await post_to_group(
+        site.server, site.alice, "alice", "jazz", "<p>Buy pianos</p>", in_reply_to=welcome.ap_id
+    )
+    reply = await post_to_group(
+        site.server, site.bob, "bob", "jazz", "<p>No ads here</p>", in_reply_to=spam.ap_id
+    )
+    await moderation.set_pinned(settings, group, welcome, True)
+    await moderation.remove_post(settings, group, spam, reason="advertising", by=bob)
+    await ModlogEntry.create(group=group, moderator=bob, action="report", target=spam.ap_id)
+
+    _, html, _ = await site.get("/groups/jazz")
+    text = visible_text(html)
+    assert "Moderators Bob @bob@" in text
+    pinned = text.split("Pinned", 1)[1].split("Recent conversations", 1)[0]
+    assert "Welcome all" in pinned and "Buy pianos" not in pinned
+    assert "Buy pianos" not in text and "Moderation log" not in text
+    _, html, _ = await site.get(f"/groups/jazz/posts/{welcome.id}")
+    text = visible_text(html)
+    assert "Removed post A moderator removed this post." in text and "No ads here" in text
+    assert "Buy pianos" not in text
+    status, _, _ = await site.get(f"/groups/jazz/posts/{spam.id}")
+    assert status == 404
+    assert reply.group_id == group.id
+
+    group.publish_modlog = True
+    await group.save()
+    _, html, _ = await site.get("/groups/jazz")
+    log = visible_text(html).split("Moderation log", 1)[1]
+    assert f"Removed the post {spam.ap_id} Reason: advertising" in log
+    assert f"Pinned the post {welcome.ap_id}" in log
+    assert "by " not in log and "Bob" not in log, "moderators stay unnamed unless chosen"
+    assert "report" not in log.lower(), "reports are never published"
+    group.modlog_names_moderators = True
+    await group.save()
+    _, html, _ = await site.get("/groups/jazz")
+    log = visible_text(html).split("Moderation log", 1)[1]
+    assert f"Removed the post {spam.ap_id} · by Bob" in log
+    assert f"Pinned the post {welcome.ap_id} · by admin" in log
+
+    circle = await Group.get(name="circle")
+    await Moderator.create(group=circle, actor_url=bob)
+    circle.publish_modlog = True
+    await circle.save()
+    _, html, _ = await site.get("/groups/circle")
+    text = visible_text(html)
+    assert "Moderators" not in text and "Moderation log" not in text and "Bob" not in text
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,16 @@ def register(cli: CommandRegistry) -> None:
         action=argparse.BooleanOptionalAction,
         help="whether directories and search may list the group",
     )
+    edit.add_argument(
+        "--publish-modlog",
+        action=argparse.BooleanOptionalAction,
+        help="whether the group's page shows its moderation log (public groups)",
+    )
+    edit.add_argument(
+        "--modlog-names-moderators",
+        action=argparse.BooleanOptionalAction,
+        help="whether the published log says which moderator decided",
+    )
     icon = edit.add_mutually_exclusive_group()
     icon.add_argument("--icon", metavar="PATH", help="PNG, JPEG, GIF or WebP avatar")
     icon.add_argument("--clear-icon", action="store_true", help="remove the avatar")
@@ -209,6 +219,8 @@ def group_document(group: Group, stats: dict[str, int], settings: Settings) -> d
         "posting_restricted_to_mods": group.posting_restricted_to_mods,
         "publish_members": group.publish_members,
         "discoverable": group.discoverable,
+        "publish_modlog": group.publish_modlog,
+        "modlog_names_moderators": group.modlog_names_moderators,
         "icon": _media(group.icon, group.icon_media_type),
         "image": _media(group.image, group.image_media_type),
         "members": {
@@ -246,6 +258,8 @@ def _group_text(doc: dict[str, Any]) -> str:
             ("posting restricted", doc["posting_restricted_to_mods"]),
             ("publish members", doc["publish_members"]),
             ("discoverable", doc["discoverable"]),
+            ("publish modlog", doc["publish_modlog"]),
+            ("modlog names moderators", doc["modlog_names_moderators"]),
             ("icon", _media_text(doc["icon"])),
             ("image", _media_text(doc["image"])),
             ("members", f"{doc['members']['accepted']} ({doc['members']['pending']} pending)"),
@@ -311,6 +325,8 @@ async def edit_command(args: argparse.Namespace, ctx: CommandContext) -> Reply:
         "posting_restricted_to_mods": args.posting_restricted,
         "publish_members": args.publish_members,
         "discoverable": args.discoverable,
+        "publish_modlog": args.publish_modlog,
+        "modlog_names_moderators": args.modlog_names_moderators,
     }
     changes = {key: value for key, value in changes.items() if value is not None}
     if args.clear_icon:

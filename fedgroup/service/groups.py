@@ -194,6 +194,8 @@ async def edit_group(
     posting_restricted_to_mods: bool | None = None,
     publish_members: bool | None = None,
     discoverable: bool | None = None,
+    publish_modlog: bool | None = None,
+    modlog_names_moderators: bool | None = None,
     icon: tuple[bytes, str] | None = None,
     image: tuple[bytes, str] | None = None,
     clear_icon: bool = False,
@@ -229,6 +231,10 @@ async def edit_group(
         changes["publish_members"] = publish_members
     if discoverable is not None:
         changes["discoverable"] = discoverable
+    if publish_modlog is not None:
+        changes["publish_modlog"] = publish_modlog
+    if modlog_names_moderators is not None:
+        changes["modlog_names_moderators"] = modlog_names_moderators
     if icon is not None:
         changes["icon"], changes["icon_media_type"] = _image("icon", icon)
     if clear_icon:

@@ -39,13 +39,6 @@ async def find_post(group: Group, url: str) -> StoredObject:
     return post
 
 
-async def pinned_posts(group: Group) -> list[StoredObject]:
-    """The group's pinned posts, the latest pinned first (the `featured` collection)."""
-    return await StoredObject.filter(
-        group=group, pinned_at__isnull=False, deleted=False, removed=False
-    ).order_by("-pinned_at", "-id")
-
-
 async def remove_post(
     settings: Settings,
     group: Group,

@@ -5,8 +5,8 @@ public group's posts that were never public (a followers-only status that mentio
 group), are for members' servers alone (see access.py). Everything here reads; nothing a
 visitor does writes a row.
 
-Sections that will come with other work (moderators, pinned posts, the published
-moderation log) get their own function here when their data exists.
+A group's moderators, its pinned posts and (when the group chooses to publish it) its
+moderation log each have one function here too.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from ..storage.models import (
     Group,
     Membership,
     MembershipState,
+    Moderator,
+    ModlogEntry,
     RemoteActor,
     StoredObject,
     Visibility,
@@ -87,6 +89,7 @@ class PostView:
     original_url: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     deleted: bool = False
+    removed: bool = False  # by a moderator (deleted is then true as well: nothing to show)
     reply_count: int = 0
     replies: list[PostView] = field(default_factory=list)
 
@@ -337,7 +340,14 @@ def _unknown_author(url: str) -> Author:
 def _view(row: StoredObject, author: Author) -> PostView:
     doc: dict[str, Any] = row.document if isinstance(row.document, dict) else {}
     if gone(row):
-        return PostView(id=row.id, ap_id=row.ap_id, author=author, content_html="", deleted=True)
+        return PostView(
+            id=row.id,
+            ap_id=row.ap_id,
+            author=author,
+            content_html="",
+            deleted=True,
+            removed=row.removed and not row.deleted,
+        )
     title = _text(doc.get("name"), 300)
     warning = _text(doc.get("summary"), 500) if not has_type(doc, "Page") else None
     return PostView(
@@ -435,3 +445,72 @@ def _event_view(row: StoredObject, organizer: Author) -> EventView:
         organizer=organizer,
         updated=_time(doc.get("updated")),
     )
+
+
+# -- moderation: who moderates, what is pinned, what was decided ---------------------------
+
+
+async def moderators(group: Group) -> list[Author]:
+    """The group's moderators as people (the `moderators` collection lists them anyway)."""
+    urls = [m.actor_url for m in await Moderator.filter(group=group).order_by("id")]
+    known = await _authors(set(urls))
+    return [known.get(url) or _unknown_author(url) for url in urls]
+
+
+async def pinned_posts(group: Group) -> list[StoredObject]:
+    """The group's pinned posts, the latest pinned first (its `featured` collection)."""
+    return await StoredObject.filter(
+        group=group, pinned_at__isnull=False, deleted=False, removed=False
+    ).order_by("-pinned_at", "-id")
+
+
+async def pinned(group: Group) -> list[PostView]:
+    """Pinned public posts of a public group, as a page shows them."""
+    if not shows_content(group):
+        return []
+    return await _views([p for p in await pinned_posts(group) if is_public_post(p)])
+
+
+#: Decisions the published log leaves out: a report names who reported whom.
+_PRIVATE_DECISIONS = frozenset({"report", "resolve_report"})
+PUBLISHED_LOG_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PublishedDecision:
+    """One entry of a group's published moderation log; `moderator` only when the group
+    names its moderators."""
+
+    action: str
+    target: str
+    reason: str
+    at: datetime
+    moderator: str | None
+
+
+async def published_log(group: Group) -> list[PublishedDecision] | None:
+    """A public group's moderation log, newest first, when the group publishes it; None
+    otherwise. Reports stay private; moderators are named only if the group chooses."""
+    if not (group.publish_modlog and shows_content(group)):
+        return None
+    rows = (
+        await ModlogEntry.filter(group=group)
+        .exclude(action__in=list(_PRIVATE_DECISIONS))
+        .order_by("-id")
+        .limit(PUBLISHED_LOG_SIZE)
+    )
+    names = await _authors({r.moderator for r in rows}) if group.modlog_names_moderators else {}
+    return [
+        PublishedDecision(
+            action=r.action,
+            target=r.target,
+            reason=r.reason,
+            at=r.created_at,
+            moderator=(
+                (names[r.moderator].name if r.moderator in names else r.moderator)
+                if group.modlog_names_moderators
+                else None
+            ),
+        )
+        for r in rows
+    ]

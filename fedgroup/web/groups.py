@@ -15,10 +15,9 @@ from ..activitypub.actors import (
 )
 from ..app_keys import SETTINGS
 from ..service import threads
-from ..service.moderation import pinned_posts
 from ..service.moderators import list_moderators
 from ..service.profile import actor_document
-from ..service.reading import is_public_post
+from ..service.reading import is_public_post, pinned_posts
 from ..service.tombstones import tombstone_of
 from ..storage.models import (
     Group,

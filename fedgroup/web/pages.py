@@ -1,9 +1,9 @@
 """Pages for people: the front page, each group, each post with its thread, joining.
 
 A group's page is built from sections, each filled by one function below (which asks one
-function of `service.reading`) and drawn by one template in `templates/sections/`. Sections
-that need data this server does not keep yet (moderators, pinned posts, the published
-moderation log) are not drawn at all rather than faked.
+function of `service.reading`) and drawn by one template in `templates/sections/`. A section
+with nothing to show (no moderators, nothing pinned, a log the group does not publish) is
+not drawn at all.
 """
 
 from __future__ import annotations
@@ -141,6 +141,23 @@ async def events_section(group: Group) -> EventsSection | None:
     return EventsSection(upcoming=upcoming, calendar_url=f"/groups/{group.name}/events.ics")
 
 
+async def moderators_section(group: Group) -> list[reading.Author] | None:
+    """Who moderates a public group (its `moderators` collection says so to servers too)."""
+    if not reading.shows_content(group):
+        return None
+    return await reading.moderators(group) or None
+
+
+async def pinned_section(group: Group) -> list[reading.PostView] | None:
+    """The group's pinned public posts, above its conversations."""
+    return await reading.pinned(group) or None
+
+
+async def modlog_section(group: Group) -> list[reading.PublishedDecision] | None:
+    """The moderation log, when the group publishes it (an empty one says so)."""
+    return await reading.published_log(group)
+
+
 @dataclass(frozen=True)
 class JoinSection:
     action: str
@@ -173,6 +190,9 @@ async def _group_sections(
         "profile": profile_section(settings, group),
         "rules": rules_section(group),
         "members": await members_section(group),
+        "moderators": await moderators_section(group),
+        "pinned": await pinned_section(group) if before is None else None,
+        "modlog": await modlog_section(group) if before is None else None,
         "events": await events_section(group) if before is None else None,
         "recent": await recent_section(group, before),
         "join": join_section(settings, group),
