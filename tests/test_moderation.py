@@ -220,6 +220,19 @@ async def test_admin_removal_and_restore_reach_each_kind_of_server(world: World)
     assert (await StoredObject.get(id=post.id)).removed
     outbox = await world.read(f"/groups/{GROUP}/outbox")
     assert post.ap_id not in str(outbox["orderedItems"])
+    # Its author cannot bring it back by editing it.
+    edited = {**post.document, "content": "<p>on topic now</p>", "updated": "2026-11-24T00:00:00Z"}
+    world.authors.serve(post.ap_id.removeprefix(world.authors.base_url), edited)
+    update = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": post.ap_id + "/edit",
+        "type": "Update",
+        "actor": world.authors.actor_url("alice"),
+        "to": [PUBLIC],
+        "object": edited,
+    }
+    row = await send_as(world, world.authors, "alice", update)
+    assert row.error == f"ignored: edit of {post.ap_id}, which a moderator removed"
 
     fresh = await StoredObject.get(id=post.id)
     await moderation.restore_post(server.settings, await world.group(), fresh, reason="fine")

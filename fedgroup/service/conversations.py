@@ -376,6 +376,8 @@ async def receive_update(settings: Settings, fetcher: Fetcher, activity: dict[st
     check_owned_by(actor, obj)  # the new version may not name another author
     if post.deleted:
         raise Refused("edit of a deleted post")
+    if post.removed:
+        raise Refused(f"edit of {post.ap_id}, which a moderator removed")
     order = compare_versions(post.document, obj)
     if order is Order.OLDER:
         raise Refused(f"edit of {post.ap_id} is not newer than the version held")
@@ -498,7 +500,7 @@ async def receive_reaction(settings: Settings, activity: dict[str, Any]) -> None
         if await Activity.exists(inbound=True, type="Undo", actor=actor, object_id=activity["id"]):
             raise Refused(f"reaction to {target} was undone before the post arrived")
         raise Pending(f"reaction to {target}, which has not arrived here yet")
-    if post is None or post.group_id is None or post.deleted:
+    if post is None or post.group_id is None or post.deleted or post.removed:
         raise Refused(f"reaction to {target}, which is not a post in a group here")
     group = await Group.get(id=post.group_id)
     await check_may_post(settings, group, actor, {"inReplyTo": target})
