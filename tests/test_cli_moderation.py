@@ -1,6 +1,6 @@
-"""`mods …`, `posts …` and `bans … --days/--purge` from the admin CLI: what is stored, what is
-printed, and one line for every mistake. What members' servers then receive is
-tests/test_moderation.py's business."""
+"""`modlog`, `held …`, `mods …`, `posts …`, `reports …` and `bans … --days/--purge` from the
+admin CLI: what is stored, what is printed, and one line for every mistake. What members'
+servers then receive is tests/test_moderation.py's (and test_moderation_held.py's) business."""
 
 from __future__ import annotations
 
@@ -191,3 +191,57 @@ def test_group_edit_publishes_the_moderation_log(fedgroup_env, database_url, cap
     assert code == 0 and "publish modlog:" in out
     back = cli_json(capsys, "group", "edit", "jazz", "--no-modlog-names-moderators")
     assert (back["publish_modlog"], back["modlog_names_moderators"]) == (True, False)
+
+
+def test_modlog_records_member_and_ban_decisions(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    cli_json(capsys, "group", "create", "blues", "--approval-required")
+    ann = seed(database_url, "blues", "ann", "pending")
+    ben = seed(database_url, "jazz", "ben", "accepted")
+    cli_json(capsys, "members", "approve", "blues", ann)
+    cli_json(capsys, "bans", "add", "jazz", ben, "--reason", "spam")
+    cli_json(capsys, "bans", "add", "--server", "--domain", "bad.example", "--reason", "abuse")
+    cli_json(capsys, "bans", "remove", "jazz", ben)
+
+    jazz = cli_json(capsys, "modlog", "jazz")
+    assert [(e["action"], e["target"], e["reason"]) for e in jazz] == [
+        ("unban", ben, ""),
+        ("ban", ben, "spam"),
+    ]
+    everything = cli_json(capsys, "modlog")
+    assert [(e["group"], e["action"]) for e in everything] == [
+        ("jazz", "unban"),
+        (None, "ban"),
+        ("jazz", "ban"),
+        ("blues", "approve_member"),
+    ]
+    assert cli_json(capsys, "modlog", "--limit", "1")[0]["action"] == "unban"
+    code, out, _ = cli(capsys, "modlog", "jazz")
+    assert code == 0
+    header, *lines = out.splitlines()
+    assert header.split() == ["WHEN", "GROUP", "BY", "ACTION", "TARGET", "REASON"]
+    assert lines[1].split()[1:] == ["jazz", "admin", "ban", ben, "spam"]
+
+
+def test_modlog_and_held_errors_are_one_line(fedgroup_env, database_url, capsys):
+    cli_json(capsys, "group", "create", "jazz")
+    assert cli_json(capsys, "modlog", "jazz") == []
+    code, out, _ = cli(capsys, "modlog")
+    assert (code, out) == (0, "the moderation log is empty\n")
+    code, _, err = cli(capsys, "modlog", "nosuch")
+    assert code == 1
+    assert_one_error_line(err, "nosuch")
+    code, _, err = cli(capsys, "modlog", "--limit", "0")
+    assert code == 2
+    assert_one_error_line(err, "above 0")
+    assert cli_json(capsys, "held", "list") == []
+    code, _, err = cli(capsys, "held", "approve", "jazz", "7")
+    assert code == 1
+    assert_one_error_line(err, "no held post 7 in jazz")
+    code, _, err = cli(capsys, "held", "reject", "jazz", "not-a-post")
+    assert code == 1
+    assert_one_error_line(err, "not a held post number or URL")
+    code, _, err = cli(capsys, "held", "approve", "nosuch", "1")
+    assert code == 1
+    assert_one_error_line(err, "nosuch")
+    assert cli_json(capsys, "modlog") == []

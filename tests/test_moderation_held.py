@@ -10,9 +10,9 @@ is exercised on its own, through the admin CLI as a separate process beside a ru
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from fedgroup.service import held
 from fedgroup.storage.models import Activity, Group, HeldPost, HeldState, StoredObject
@@ -20,14 +20,13 @@ from tests.fakes.members import join, start_remote
 from tests.fakes.process import AdminCli
 from tests.fakes.server import FedgroupServer
 from tests.fakes.software import lemmy_inner, mastodon_boost_of
-from tests.test_cli_groups import assert_one_error_line, cli, cli_json
-from tests.test_cli_members_bans import seed
+from tests.test_cli_groups import assert_one_error_line
 from tests.test_conversations import announce_of, mastodon_mention
 
 
-@pytest.fixture
-async def world(tmp_path: Path):
-    async with FedgroupServer(tmp_path) as server:
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory):
+    async with FedgroupServer(tmp_path_factory.mktemp("held")) as server:
         await server.create_group("jazz")
         author = await start_remote("mastodon", "alice")
         masto = await start_remote("mastodon", "carol")
@@ -41,6 +40,7 @@ async def world(tmp_path: Path):
                 await remote.close()
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_held_post_is_announced_only_once_approved_and_rejected_never(world):
     server, author, masto, lemmy = world
     group = await Group.get(name="jazz")
@@ -90,6 +90,7 @@ async def test_held_post_is_announced_only_once_approved_and_rejected_never(worl
     assert all(e["group"] == "jazz" and e["at"] for e in log)
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_approving_the_post_of_someone_banned_meanwhile_is_refused(world):
     server, author, _masto, _lemmy = world
     group = await Group.get(name="jazz")
@@ -102,57 +103,3 @@ async def test_approving_the_post_of_someone_banned_meanwhile_is_refused(world):
     assert_one_error_line(result.stderr, "cannot approve", "is banned from jazz")
     assert (await HeldPost.get(id=row.id)).state == HeldState.HELD
     assert not await StoredObject.exists(ap_id=create["object"]["id"])
-
-
-def test_modlog_records_member_and_ban_decisions(fedgroup_env, database_url, capsys):
-    cli_json(capsys, "group", "create", "jazz")
-    cli_json(capsys, "group", "create", "blues", "--approval-required")
-    ann = seed(database_url, "blues", "ann", "pending")
-    ben = seed(database_url, "jazz", "ben", "accepted")
-    cli_json(capsys, "members", "approve", "blues", ann)
-    cli_json(capsys, "bans", "add", "jazz", ben, "--reason", "spam")
-    cli_json(capsys, "bans", "add", "--server", "--domain", "bad.example", "--reason", "abuse")
-    cli_json(capsys, "bans", "remove", "jazz", ben)
-
-    jazz = cli_json(capsys, "modlog", "jazz")
-    assert [(e["action"], e["target"], e["reason"]) for e in jazz] == [
-        ("unban", ben, ""),
-        ("ban", ben, "spam"),
-    ]
-    everything = cli_json(capsys, "modlog")
-    assert [(e["group"], e["action"]) for e in everything] == [
-        ("jazz", "unban"),
-        (None, "ban"),
-        ("jazz", "ban"),
-        ("blues", "approve_member"),
-    ]
-    assert cli_json(capsys, "modlog", "--limit", "1")[0]["action"] == "unban"
-    code, out, _ = cli(capsys, "modlog", "jazz")
-    assert code == 0
-    header, *lines = out.splitlines()
-    assert header.split() == ["WHEN", "GROUP", "BY", "ACTION", "TARGET", "REASON"]
-    assert lines[1].split()[1:] == ["jazz", "admin", "ban", ben, "spam"]
-
-
-def test_modlog_and_held_errors_are_one_line(fedgroup_env, database_url, capsys):
-    cli_json(capsys, "group", "create", "jazz")
-    assert cli_json(capsys, "modlog", "jazz") == []
-    code, out, _ = cli(capsys, "modlog")
-    assert (code, out) == (0, "the moderation log is empty\n")
-    code, _, err = cli(capsys, "modlog", "nosuch")
-    assert code == 1
-    assert_one_error_line(err, "nosuch")
-    code, _, err = cli(capsys, "modlog", "--limit", "0")
-    assert code == 2
-    assert_one_error_line(err, "above 0")
-    assert cli_json(capsys, "held", "list") == []
-    code, _, err = cli(capsys, "held", "approve", "jazz", "7")
-    assert code == 1
-    assert_one_error_line(err, "no held post 7 in jazz")
-    code, _, err = cli(capsys, "held", "reject", "jazz", "not-a-post")
-    assert code == 1
-    assert_one_error_line(err, "not a held post number or URL")
-    code, _, err = cli(capsys, "held", "approve", "nosuch", "1")
-    assert code == 1
-    assert_one_error_line(err, "nosuch")
-    assert cli_json(capsys, "modlog") == []
