@@ -308,6 +308,27 @@ async def test_pins_fill_the_featured_collection_and_locks_refuse_replies(world:
     ]
 
 
+async def test_a_locked_comment_refuses_answers_anywhere_under_it(world: World):
+    server, group = world.server, await world.group()
+    root = await post_to_group(server, world.authors, "alice", GROUP, "<p>topic</p>")
+    comment = await post_to_group(
+        server, world.masto, "carol", GROUP, "<p>hot take</p>", in_reply_to=root.ap_id
+    )
+    answer = await post_to_group(
+        server, world.authors, "alice", GROUP, "<p>no</p>", in_reply_to=comment.ap_id
+    )
+    await moderation.set_locked(server.settings, group, comment, True)
+    deeper = await send_post(
+        server, world.masto, "carol", GROUP, "<p>yes</p>", in_reply_to=answer.ap_id
+    )
+    row = await wait_handled(deeper["id"])
+    assert row.error == f"ignored: the thread of {answer.ap_id} is locked in {GROUP}"
+    beside = await post_to_group(
+        server, world.masto, "carol", GROUP, "<p>elsewhere</p>", in_reply_to=root.ap_id
+    )
+    assert beside.group_id == group.id, "the rest of the thread stays open"
+
+
 # -- a remote moderator's own activities ----------------------------------------------------
 
 

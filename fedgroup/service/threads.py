@@ -116,14 +116,33 @@ async def place(fetcher: Fetcher, obj: dict[str, Any], *, fetch: bool = True) ->
     return Placement()
 
 
+MAX_LOCK_DEPTH = 64  # ancestors looked at for a lock (threads this deep are rare)
+
+
 async def thread_is_locked(post: StoredObject) -> bool:
-    """Whether replies under `post` are refused: it, or the first post of its thread, is
-    locked (Lemmy locks a whole post with its comments)."""
+    """Whether replies under `post` are refused: it, one of the posts it answers, or the
+    first post of its thread is locked (Lemmy locks a post with all its comments, and a
+    comment with the answers under it)."""
     if post.locked:
         return True
     if post.thread_id is None or post.thread_id == post.id:
         return False
-    return await StoredObject.exists(id=post.thread_id, locked=True)
+    if await StoredObject.exists(id=post.thread_id, locked=True):
+        return True
+    if not await StoredObject.exists(group_id=post.group_id, thread_id=post.thread_id, locked=True):
+        return False
+    parent, seen = post.in_reply_to, {post.ap_id}
+    for _ in range(MAX_LOCK_DEPTH):
+        if not parent or parent in seen:
+            return False
+        seen.add(parent)
+        row = await StoredObject.get_or_none(ap_id=parent, group_id=post.group_id)
+        if row is None:
+            return False
+        if row.locked:
+            return True
+        parent = row.in_reply_to
+    return False
 
 
 def thread_url(settings: Settings, group: Group, thread_id: int) -> str:
