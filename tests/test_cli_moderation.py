@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from fedgroup.storage.db import close_database, open_database
-from fedgroup.storage.models import Ban, Group, Report, StoredObject
+from fedgroup.storage.models import Ban, Group, Moderator, Report, StoredObject
 from tests.test_cli_groups import assert_one_error_line, cli, cli_json
 from tests.test_cli_members_bans import seed
 
@@ -245,3 +245,30 @@ def test_modlog_and_held_errors_are_one_line(fedgroup_env, database_url, capsys)
     assert code == 1
     assert_one_error_line(err, "nosuch")
     assert cli_json(capsys, "modlog") == []
+
+
+def test_a_moved_group_keeps_its_moderators_bans_in_force_and_log_settings(
+    fedgroup_env, database_url, capsys, tmp_path
+):
+    cli_json(capsys, "group", "create", "jazz")
+    cli_json(capsys, "group", "edit", "jazz", "--publish-modlog")
+    ann = seed(database_url, "jazz", "ann", "accepted")
+    mia = "https://lemmy.example/u/mia"
+
+    async def name_moderator():
+        await Moderator.create(group=await Group.get(name="jazz"), actor_url=mia)
+
+    run(database_url, name_moderator)
+    cli_json(capsys, "bans", "add", "jazz", ann, "--days", "2")
+    cli_json(capsys, "bans", "add", "jazz", "--domain", "spam.example")
+    export = tmp_path / "jazz.json"
+    cli_json(capsys, "group", "export", "jazz", str(export))
+    cli_json(capsys, "group", "import", str(export), "--name", "jazz2")
+
+    assert [m["actor"] for m in cli_json(capsys, "mods", "list", "jazz2")] == [mia]
+    bans = {
+        (b["actor"] or b["domain"]): b["expires"] for b in cli_json(capsys, "bans", "list", "jazz2")
+    }
+    assert bans["spam.example"] is None
+    assert datetime.fromisoformat(bans[ann]) > datetime.now(UTC) + timedelta(days=1)
+    assert cli_json(capsys, "group", "show", "jazz2")["publish_modlog"] is True

@@ -259,6 +259,12 @@ SPOILT_EXPORTS = [
         "not base64",
     ),
     (lambda d: {**d, "bans": [{"reason": "x"}]}, "needs an actor or a domain"),
+    (
+        lambda d: {**d, "bans": [{"domain": "x.example", "expires": "soon"}]},
+        "ban 1's expiry 'soon'",
+    ),
+    (lambda d: {**d, "moderators": [{"actor": "javascript:x"}]}, "moderator 1's actor"),
+    (lambda d: {**d, "group": {**d["group"], "publish_modlog": "yes"}}, "publish_modlog"),
 ]
 
 

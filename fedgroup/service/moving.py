@@ -1,8 +1,8 @@
 """Moving a group to another server: export, import, and the `Move` members' servers follow.
 
-1. `export_group` writes what makes the group itself (settings, rules, images, its bans and
-   its member list with each member's state) as one JSON document. Private keys stay: the
-   new home is a new actor with its own key.
+1. `export_group` writes what makes the group itself (settings, rules, images, its bans, its
+   moderators and its member list with each member's state) as one JSON document. Private
+   keys stay: the new home is a new actor with its own key.
 2. `import_group` on the new server creates the group from it and names the old actor in
    `alsoKnownAs`. Accepted members come in as `moved`: nothing is sent to them until their
    server follows the new address, and then they are accepted at once, also in a group that
@@ -30,6 +30,7 @@ from ..activitypub.actors import group_urls
 from ..activitypub.fetch import FetchError
 from ..activitypub.hosts import authority_or_none
 from ..activitypub.signed_fetch import Fetcher
+from ..activitypub.versions import parse_time
 from ..activitypub.vocab import as_list, id_of
 from ..activitypub.webfinger_client import resolve_handle
 from ..config import Settings
@@ -40,6 +41,7 @@ from ..storage.models import (
     Membership,
     MembershipMode,
     MembershipState,
+    Moderator,
     RemoteActor,
     Visibility,
 )
@@ -59,7 +61,8 @@ EXPORT_VERSION = 1
 NOT_EXPORTED = (
     "posts and their history (they stay at the old address)",
     "private keys (the new home has its own)",
-    "moderators and pinned posts (this version keeps neither)",
+    "pins, removals and locks (they belong to the posts)",
+    "the moderation log, held posts and reports (they stay with the old server's admin)",
 )
 
 
@@ -92,8 +95,17 @@ async def export_group(settings: Settings, name: str) -> dict[str, Any]:
         for m in rows
     ]
     bans = [
-        {"actor": b.actor_url, "domain": b.domain, "reason": b.reason}
+        {
+            "actor": b.actor_url,
+            "domain": b.domain,
+            "reason": b.reason,
+            "expires": _timestamp(b.expires_at),
+        }
         for b in await Ban.filter(group=group).order_by("id")
+        if b.expires_at is None or b.expires_at > datetime.now(UTC)
+    ]
+    moderators = [
+        {"actor": m.actor_url} for m in await Moderator.filter(group=group).order_by("id")
     ]
     return {
         "format": EXPORT_FORMAT,
@@ -114,12 +126,15 @@ async def export_group(settings: Settings, name: str) -> dict[str, Any]:
             "posting_restricted_to_mods": group.posting_restricted_to_mods,
             "publish_members": group.publish_members,
             "discoverable": group.discoverable,
+            "publish_modlog": group.publish_modlog,
+            "modlog_names_moderators": group.modlog_names_moderators,
             "icon": _image(group.icon, group.icon_media_type),
             "image": _image(group.image, group.image_media_type),
             "created_at": _timestamp(group.created_at),
         },
         "members": members,
         "bans": bans,
+        "moderators": moderators,
         "not_exported": list(NOT_EXPORTED),
     }
 
@@ -247,7 +262,7 @@ async def import_group(
     _require(isinstance(members_raw, list), "members is not a list")
     _require(isinstance(bans_raw, list), "bans is not a list")
     members = [_member(entry, n) for n, entry in enumerate(members_raw, 1)]
-    bans: list[tuple[str | None, str | None, str]] = []
+    bans: list[tuple[str | None, str | None, str, datetime | None]] = []
     for n, ban in enumerate(bans_raw, 1):
         _require(isinstance(ban, dict), f"ban {n} is not an object")
         actor, domain = ban.get("actor"), ban.get("domain")
@@ -258,7 +273,16 @@ async def import_group(
             _require(bool(authority_or_none(domain)), f"ban {n}'s domain {domain!r}")
         reason = ban.get("reason") or ""
         _require(isinstance(reason, str), f"ban {n}'s reason is not text")
-        bans.append((actor, authority_or_none(domain) if domain else None, reason))
+        expires = ban.get("expires")
+        until = parse_time(expires) if isinstance(expires, str) else None
+        _require(expires is None or until is not None, f"ban {n}'s expiry {expires!r}")
+        bans.append((actor, authority_or_none(domain) if domain else None, reason, until))
+    moderators_raw = document.get("moderators", [])
+    _require(isinstance(moderators_raw, list), "moderators is not a list")
+    moderators = []
+    for n, entry in enumerate(moderators_raw, 1):
+        _require(isinstance(entry, dict), f"moderator {n} is not an object")
+        moderators.append(_url(entry.get("actor"), f"moderator {n}'s actor"))
     images = {
         key: _image_value(group_settings.get(key), f"group.{key}") for key in ("icon", "image")
     }
@@ -290,6 +314,8 @@ async def import_group(
         earlier = [a for a in as_list(source.get("also_known_as")) if isinstance(a, str)]
         group.also_known_as = list(dict.fromkeys([source_actor, *earlier]))
         group.discoverable = group_settings.get("discoverable", True) is not False
+        group.publish_modlog = _bool(group_settings, "publish_modlog")
+        group.modlog_names_moderators = _bool(group_settings, "modlog_names_moderators")
         if images["icon"] is not None:
             group.icon, group.icon_media_type = images["icon"]
         if images["image"] is not None:
@@ -316,8 +342,12 @@ async def import_group(
                 group=group, actor=actor, defaults={"state": MembershipState.MOVED}
             )
             moved += created
-        for actor_url, domain, reason in bans:
-            await Ban.create(group=group, actor_url=actor_url, domain=domain, reason=reason)
+        for actor_url, domain, reason, until in bans:
+            await Ban.create(
+                group=group, actor_url=actor_url, domain=domain, reason=reason, expires_at=until
+            )
+        for actor_url in dict.fromkeys(moderators):
+            await Moderator.create(group=group, actor_url=actor_url, added_by=source_actor)
     pending = sum(1 for m in members if m.state == MembershipState.PENDING)
     log.info("imported group %s from %s: %d members to follow", new_name, source_actor, moved)
     return ImportResult(
