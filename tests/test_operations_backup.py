@@ -161,7 +161,15 @@ def test_restore_refuses_files_that_are_not_fedgroup_databases(
     data = bytearray(damaged.read_bytes())
     data[4096:8192] = b"\xff" * 4096  # a page of garbage inside the file
     damaged.write_bytes(bytes(data))
+    newer = tmp_path / "newer.sqlite3"
+    assert cli(capsys, "backup", str(newer))[0] == 0
+    with sqlite3.connect(newer) as connection:
+        connection.execute(
+            "INSERT INTO tortoise_migrations (app, name, applied_at) "
+            "VALUES ('models', '9999_from_the_future', '2030-01-01')"
+        )
     for path, reason in (
+        (newer, "was made by a newer fedgroup (migration 9999_from_the_future"),
         (text, "is not a SQLite database"),
         (other, "is not a fedgroup database"),
         (damaged, "is damaged"),
