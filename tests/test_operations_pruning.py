@@ -26,6 +26,8 @@ from fedgroup.storage.models import (
     ActivityState,
     Delivery,
     DeliveryState,
+    Group,
+    Moderator,
     RemoteActor,
     RemoteKey,
     StoredObject,
@@ -80,7 +82,7 @@ def undo_of(boost_id: str):
 async def world(tmp_path: Path):
     async with FedgroupServer(tmp_path) as server:
         await server.create_group("jazz")
-        masto = await start_remote("mastodon", "carol", "dave")
+        masto = await start_remote("mastodon", "carol", "dave", "frank")
         lemmy = await start_remote("lemmy", "bob")
         try:
             await join(server, masto, "carol", "jazz")
@@ -114,6 +116,10 @@ async def test_pruning_keeps_what_the_outbox_and_threads_serve(world):
     # Dave joins and leaves: his cached actor is no longer needed.
     await join(server, masto, "dave", "jazz")
     await leave(server, masto, "dave")
+    # Frank too, but he moderates the group: the page names him.
+    await join(server, masto, "frank", "jazz")
+    await leave(server, masto, "frank")
+    await Moderator.create(group=await Group.get(name="jazz"), actor_url=masto.actor_url("frank"))
     await wait_deliveries_settled()
     # One without an object (SQL's NOT IN never matches NULL: it must still go).
     await Activity.create(
@@ -145,6 +151,7 @@ async def test_pruning_keeps_what_the_outbox_and_threads_serve(world):
     )  # fmt: skip
     assert listed and boosts and remaining == listed | boosts
     assert not await RemoteActor.exists(url=masto.actor_url("dave"))
+    assert await RemoteActor.exists(url=masto.actor_url("frank"))
     assert await RemoteActor.exists(url=masto.actor_url("carol"))
     assert await RemoteActor.exists(url=lemmy.actor_url("bob"))
     assert not await RemoteKey.exists(), "keys are refetched when next needed"

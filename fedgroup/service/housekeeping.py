@@ -10,7 +10,8 @@ never removed:
   `Undo` if the post is deleted later);
 - inbound activities still waiting in the queue, and outbound ones with deliveries still
   to make (a deleted group's `Delete` among them: its tombstone settles on their outcome);
-- remote actors who are members (or referenced by any other row) or authors of posts kept.
+- remote actors who are members or moderators (or referenced by any other row), or
+  authors of posts kept.
 
 Ages are settings (`prune_*_after`, seconds; 0 keeps those rows for ever). Rows go in small
 batches, so the server's writers never wait long for the database.
@@ -33,6 +34,7 @@ from ..storage.models import (
     ActivityState,
     Delivery,
     DeliveryState,
+    Moderator,
     RemoteActor,
     RemoteKey,
     StoredObject,
@@ -122,8 +124,10 @@ async def prune(settings: Settings, *, now: datetime | None = None) -> Pruned:
         )
     if (cutoff := _cutoff(now, settings.prune_remote_after)) is not None:
         pruned.remote_keys += await _delete_in_batches(RemoteKey.filter(fetched_at__lt=cutoff))
-        actors = RemoteActor.filter(fetched_at__lt=cutoff).exclude(
-            url__in=Subquery(StoredObject.filter(deleted=False).values("attributed_to"))
+        actors = (
+            RemoteActor.filter(fetched_at__lt=cutoff)
+            .exclude(url__in=Subquery(StoredObject.filter(deleted=False).values("attributed_to")))
+            .exclude(url__in=Subquery(Moderator.all().values("actor_url")))
         )
         for referenced in _referenced_actor_ids():
             actors = actors.exclude(id__in=Subquery(referenced))
