@@ -21,9 +21,10 @@ import pytest
 
 from fedgroup.activitypub.vocab import PUBLIC
 from fedgroup.service.bans import ban_domain
+from fedgroup.service.moderation import set_pinned
 from fedgroup.storage.models import Group, Membership, MembershipState
 from tests.fakes import FakeInstance
-from tests.fakes.members import join, start_remote
+from tests.fakes.members import join, post_to_group, start_remote
 from tests.fakes.process import AdminCli, ServerProcess
 from tests.fakes.sender import post_signed, send_follow, wait_accepted
 from tests.fakes.server import FedgroupServer
@@ -92,13 +93,19 @@ async def test_export_import_move_members_servers_follow_the_group(homes, tmp_pa
     await send_follow(lemmy, "erin", old.group_url("jazz"))  # a request nobody approved yet
     group = await Group.get(name="jazz")
     await ban_domain(group, "spam.example", "spam")
+    topic = await post_to_group(
+        old, lemmy, "bob", "jazz", "<p>Welcome</p>", kind="Page", title="Read me first"
+    )
+    await set_pinned(old.settings, group, topic, True)
+    status, old_featured = await get(old.group_url("jazz") + "/featured")
+    assert status == 200 and old_featured["totalItems"] == 1
     status, known = await get(old.group_url("jazz"))
     assert status == 200
     old_admin = admin_of(old, tmp_path)
 
     export = tmp_path / "jazz.json"
     result = await old_admin("group", "export", "jazz", str(export))
-    assert "2 members" not in result.stdout and "3 members (1 pending)" in result.stdout
+    assert "3 members (1 pending), 1 bans, 1 pinned posts" in result.stdout
     assert export.stat().st_mode & 0o077 == 0, "the member list is private"
     exported = json.loads(export.read_text())
     states = {m["actor"]: m["state"] for m in exported["members"]}
@@ -117,7 +124,7 @@ async def test_export_import_move_members_servers_follow_the_group(homes, tmp_pa
 
     imported = await new.admin("group", "import", str(export))
     assert "2 members are accepted when their servers follow it here" in imported.stdout
-    assert "1 pending requests not carried" in imported.stdout
+    assert "1 pending requests not carried; 1 bans, 1 pinned posts" in imported.stdout
     status, new_home = await new.get_json(new.group_url("jazz"))
     assert status == 200 and new_home["alsoKnownAs"] == [old.group_url("jazz")]
     assert new_home["name"] == "Jazz" and new_home["manuallyApprovesFollowers"] is True
@@ -126,6 +133,9 @@ async def test_export_import_move_members_servers_follow_the_group(homes, tmp_pa
     assert listed == [], "nobody is a member before their server follows"
     bans = await new.admin("bans", "list", "jazz")
     assert "spam.example" in bans.stdout
+    status, featured = await new.get_json(new.group_url("jazz") + "/featured")
+    assert status == 200
+    assert featured["orderedItems"] == old_featured["orderedItems"], "the pin moved along"
 
     moved = await old_admin("group", "move", "jazz", "@" + new.group_handle("jazz"))
     assert "Move goes to 2 inboxes" in moved.stdout
@@ -265,6 +275,18 @@ SPOILT_EXPORTS = [
     ),
     (lambda d: {**d, "moderators": [{"actor": "javascript:x"}]}, "moderator 1's actor"),
     (lambda d: {**d, "group": {**d["group"], "publish_modlog": "yes"}}, "publish_modlog"),
+    (
+        lambda d: {
+            **d,
+            "pinned": [
+                {
+                    "attributed_to": "https://social.example/users/ann",
+                    "document": {"id": "https://forged.example/p/1", "type": "Note"},
+                }
+            ],
+        },
+        "pinned post 1 'https://forged.example/p/1' is not on the actor's host",
+    ),
 ]
 
 

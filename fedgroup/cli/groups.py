@@ -426,12 +426,13 @@ async def export_command(args: argparse.Namespace, ctx: CommandContext) -> Reply
     pending = sum(1 for m in members if m["state"] == "pending")
     summary = {"exported": args.name, "file": str(args.file), "members": len(members),
                "pending": pending, "bans": len(document["bans"]),
+               "pinned": len(document["pinned"]),
                "not_exported": document["not_exported"]}  # fmt: skip
     return Reply(
         summary,
         f"exported group {args.name} to {args.file}: {len(members)} members ({pending} "
-        f"pending), {len(document['bans'])} bans; not exported: "
-        + "; ".join(document["not_exported"]),
+        f"pending), {len(document['bans'])} bans, {len(document['pinned'])} pinned posts; "
+        "not exported: " + "; ".join(document["not_exported"]),
     )
 
 
@@ -457,10 +458,12 @@ async def import_command(args: argparse.Namespace, ctx: CommandContext) -> Reply
     doc = await _document(result.group, ctx.settings)
     return Reply(
         {**doc, "moved_from": result.source_actor, "members_to_follow": result.moved_members,
-         "pending_not_carried": result.pending_not_carried, "bans": result.bans},
+         "pending_not_carried": result.pending_not_carried, "bans": result.bans,
+         "pinned": result.pinned},
         f"imported group {doc['handle']} from {result.source_actor}: "
         f"{result.moved_members} members are accepted when their servers follow it here; "
-        f"{result.pending_not_carried} pending requests not carried; {result.bans} bans\n"
+        f"{result.pending_not_carried} pending requests not carried; {result.bans} bans, "
+        f"{result.pinned} pinned posts\n"
         f"next, on the old server: fedgroup admin group move {result.source_name} "
         f"{doc['actor_url']}",
     )  # fmt: skip

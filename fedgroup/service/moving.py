@@ -1,8 +1,8 @@
 """Moving a group to another server: export, import, and the `Move` members' servers follow.
 
 1. `export_group` writes what makes the group itself (settings, rules, images, its bans, its
-   moderators and its member list with each member's state) as one JSON document. Private
-   keys stay: the new home is a new actor with its own key.
+   moderators, its pinned posts and its member list with each member's state) as one JSON
+   document. Private keys stay: the new home is a new actor with its own key.
 2. `import_group` on the new server creates the group from it and names the old actor in
    `alsoKnownAs`. Accepted members come in as `moved`: nothing is sent to them until their
    server follows the new address, and then they are accepted at once, also in a group that
@@ -43,8 +43,10 @@ from ..storage.models import (
     MembershipState,
     Moderator,
     RemoteActor,
+    StoredObject,
     Visibility,
 )
+from . import threads
 from .errors import InvalidValue
 from .groups import create_group, get_group
 from .ids import new_activity_id
@@ -59,9 +61,9 @@ EXPORT_VERSION = 1
 #: What the export holds besides the group's own settings; said in the file, so a reader
 #: knows that a missing part was not forgotten.
 NOT_EXPORTED = (
-    "posts and their history (they stay at the old address)",
+    "posts other than the pinned ones, with their removals and locks (they stay at the old "
+    "address)",
     "private keys (the new home has its own)",
-    "pins, removals and locks (they belong to the posts)",
     "the moderation log, held posts and reports (they stay with the old server's admin)",
 )
 
@@ -107,6 +109,13 @@ async def export_group(settings: Settings, name: str) -> dict[str, Any]:
     moderators = [
         {"actor": m.actor_url} for m in await Moderator.filter(group=group).order_by("id")
     ]
+    pinned = [
+        {"attributed_to": o.attributed_to, "pinned_at": _timestamp(o.pinned_at),
+         "document": o.document}
+        for o in await StoredObject.filter(
+            group=group, pinned_at__isnull=False, deleted=False, removed=False
+        ).order_by("pinned_at", "id")
+    ]  # fmt: skip
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -135,6 +144,7 @@ async def export_group(settings: Settings, name: str) -> dict[str, Any]:
         "members": members,
         "bans": bans,
         "moderators": moderators,
+        "pinned": pinned,
         "not_exported": list(NOT_EXPORTED),
     }
 
@@ -162,6 +172,7 @@ class ImportResult:
     moved_members: int
     pending_not_carried: int
     bans: int
+    pinned: int = 0
 
 
 def _require(condition: bool, message: str) -> None:
@@ -227,6 +238,22 @@ def _image_value(value: Any, what: str) -> tuple[bytes, str] | None:
     return data, media_type
 
 
+def _pinned(entry: Any, n: int) -> tuple[str, dict[str, Any], datetime]:
+    """A pinned post as exported: its author, its document (as its origin served it), when
+    it was pinned. The post's id must be on its author's origin, as for any post."""
+    _require(isinstance(entry, dict), f"pinned post {n} is not an object")
+    author = _url(entry.get("attributed_to"), f"pinned post {n}'s author")
+    post = entry.get("document")
+    _require(isinstance(post, dict), f"pinned post {n} has no document")
+    post_id = _url(post.get("id"), f"pinned post {n}'s id")
+    _same_host(post_id, authority_or_none(author) or "", f"pinned post {n}")
+    _require(threads.post_type(post) is not None, f"pinned post {n} is not a post")
+    when = entry.get("pinned_at")
+    pinned_at = parse_time(when) if isinstance(when, str) else None
+    _require(when is None or pinned_at is not None, f"pinned post {n}'s time {when!r}")
+    return author, post, pinned_at or datetime.now(UTC)
+
+
 def _bool(settings: dict[str, Any], key: str) -> bool:
     value = settings.get(key, False)
     _require(isinstance(value, bool), f"group.{key} is not true or false")
@@ -283,6 +310,9 @@ async def import_group(
     for n, entry in enumerate(moderators_raw, 1):
         _require(isinstance(entry, dict), f"moderator {n} is not an object")
         moderators.append(_url(entry.get("actor"), f"moderator {n}'s actor"))
+    pinned_raw = document.get("pinned", [])
+    _require(isinstance(pinned_raw, list), "pinned is not a list")
+    pinned = [_pinned(entry, n) for n, entry in enumerate(pinned_raw, 1)]
     images = {
         key: _image_value(group_settings.get(key), f"group.{key}") for key in ("icon", "image")
     }
@@ -348,10 +378,21 @@ async def import_group(
             )
         for actor_url in dict.fromkeys(moderators):
             await Moderator.create(group=group, actor_url=actor_url, added_by=source_actor)
+        for author, post, pinned_at in pinned:
+            row = await threads.store_in_thread(group, author, post, threads.Placement())
+            if row.group_id == group.id:  # not a post another group here holds already
+                row.pinned_at = pinned_at
+                await row.save(update_fields=["pinned_at"])
     pending = sum(1 for m in members if m.state == MembershipState.PENDING)
     log.info("imported group %s from %s: %d members to follow", new_name, source_actor, moved)
     return ImportResult(
-        group, source_actor, group_settings.get("name") or new_name, moved, pending, len(bans)
+        group,
+        source_actor,
+        group_settings.get("name") or new_name,
+        moved,
+        pending,
+        len(bans),
+        len(pinned),
     )
 
 
