@@ -49,7 +49,12 @@ run: $(RUN_STAMP)
 ## conformance suite too when CONFORMANCE_CORPUS is given).
 test: $(TEST_STAMP)
 	$(BIN)/ruff check fedgroup tests admin_cli.py bench
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(BIN)/pytest -q $(PYTEST_WORKERS) -m 'not timing' $(PYTEST_CORPUS) $(PYTEST_BROWSER)
+	$(BIN)/pytest -q -p no:cacheprovider -m timing
+else
 	$(BIN)/pytest -q $(PYTEST_WORKERS) $(PYTEST_CORPUS) $(PYTEST_BROWSER) $(PYTEST_ARGS)
+endif
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check fedgroup tests admin_cli.py bench

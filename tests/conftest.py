@@ -133,6 +133,8 @@ def _runs_workers(config: pytest.Config) -> bool:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
+    if config.getoption("markexpr", "") == "timing":
+        return  # make test's second run, of the timing tests alone: the first one said it
     if _runs_workers(config):
         browser_not_run: int | None = None if not chromium_available() else 0
         not_run: int | None = None if config.stash[_CORPUS] is None else 0

@@ -30,6 +30,9 @@ from tests.fakes.server import FedgroupServer
 
 from .support import NOTHING, answering_fast_while, note_create, stored_counts
 
+# /healthz latency is measured here: run alone (see the `timing` marker).
+pytestmark = pytest.mark.timing
+
 
 def bogus_forward(remote: FakeInstance, group_url: str, cc: int) -> dict:
     """Alice's Create with `cc` addressees and an LD signature naming her key that her key

@@ -22,6 +22,9 @@ from tests.fakes.sender import post_unsigned
 
 from .support import answering_fast_while
 
+# /healthz latency is measured here: run alone (see the `timing` marker).
+pytestmark = pytest.mark.timing
+
 HEADER_TIMEOUT = BODY_TIMEOUT = 1.0
 PER_ADDRESS, TOTAL = 20, 60
 SLACK = 1.5  # seconds beyond a timeout within which the close must have come (a busy CI)
