@@ -124,6 +124,26 @@ def global_options(*, as_defaults: bool) -> argparse.ArgumentParser:
     return parser
 
 
+def _runnable(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    handler: Handler,
+    help: str,
+    description: str | None,
+    needs_database: bool,
+) -> argparse.ArgumentParser:
+    """A parser that runs `handler`: a verb of a noun, or a noun that takes no verb. Both
+    accept the global options after the command, as admins type them."""
+    parser = subparsers.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        parents=[global_options(as_defaults=False)],
+    )
+    parser.set_defaults(handler=handler, needs_database=needs_database)
+    return parser
+
+
 class Noun:
     """The verbs of one noun, e.g. `group create`, `group list`."""
 
@@ -140,14 +160,7 @@ class Noun:
         needs_database: bool = True,
     ) -> argparse.ArgumentParser:
         """Add a verb; returns its parser for the verb's own arguments."""
-        parser = self._verbs.add_parser(
-            name,
-            help=help,
-            description=description or help,
-            parents=[global_options(as_defaults=False)],
-        )
-        parser.set_defaults(handler=handler, needs_database=needs_database)
-        return parser
+        return _runnable(self._verbs, name, handler, help, description, needs_database)
 
 
 class CommandRegistry:
@@ -166,14 +179,7 @@ class CommandRegistry:
         needs_database: bool = True,
     ) -> argparse.ArgumentParser:
         """A noun that is a command by itself, with no verbs (`modlog [GROUP]`, `backup FILE`)."""
-        parser = self._nouns.add_parser(
-            name,
-            help=help,
-            description=description or help,
-            parents=[global_options(as_defaults=False)],
-        )
-        parser.set_defaults(handler=handler, needs_database=needs_database)
-        return parser
+        return _runnable(self._nouns, name, handler, help, description, needs_database)
 
     def noun(self, name: str, *, help: str) -> Noun:
         parser = self._nouns.add_parser(name, help=help, description=help)

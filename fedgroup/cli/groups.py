@@ -17,7 +17,7 @@ from fedgroup.service import groups as service
 from fedgroup.service import lifecycle, moving
 from fedgroup.service.instance import open_fetcher
 from fedgroup.service.media import load_image_file
-from fedgroup.storage.models import Group, MembershipMode, Visibility
+from fedgroup.storage.models import Group
 
 
 def register(cli: CommandRegistry) -> None:
@@ -91,31 +91,14 @@ def register(cli: CommandRegistry) -> None:
         const=False,
         help="posts are public",
     )
-    edit.add_argument(
-        "--posting-restricted",
-        action=argparse.BooleanOptionalAction,
-        help="whether only moderators may start threads",
-    )
-    edit.add_argument(
-        "--publish-members",
-        action=argparse.BooleanOptionalAction,
-        help="whether other servers may see the member list",
-    )
-    edit.add_argument(
-        "--discoverable",
-        action=argparse.BooleanOptionalAction,
-        help="whether directories and search may list the group",
-    )
-    edit.add_argument(
-        "--publish-modlog",
-        action=argparse.BooleanOptionalAction,
-        help="whether the group's page shows its moderation log (public groups)",
-    )
-    edit.add_argument(
-        "--modlog-names-moderators",
-        action=argparse.BooleanOptionalAction,
-        help="whether the published log says which moderator decided",
-    )
+    for flag, meaning in (
+        ("--posting-restricted", "whether only moderators may start threads"),
+        ("--publish-members", "whether other servers may see the member list"),
+        ("--discoverable", "whether directories and search may list the group"),
+        ("--publish-modlog", "whether the group's page shows its moderation log (public groups)"),
+        ("--modlog-names-moderators", "whether the published log says which moderator decided"),
+    ):
+        edit.add_argument(flag, action=argparse.BooleanOptionalAction, help=meaning)
     icon = edit.add_mutually_exclusive_group()
     icon.add_argument("--icon", metavar="PATH", help="PNG, JPEG, GIF or WebP avatar")
     icon.add_argument("--clear-icon", action="store_true", help="remove the avatar")
@@ -211,16 +194,7 @@ def group_document(group: Group, stats: dict[str, int], settings: Settings) -> d
         "name": group.name,
         "handle": f"@{group.name}@{settings.domain}",
         "actor_url": group_urls(settings.base_url, group.name).actor,
-        "display_name": group.display_name,
-        "summary": group.summary,
-        "rules": group.rules,
-        "approval_required": group.membership_mode == MembershipMode.APPROVAL,
-        "members_only": group.visibility == Visibility.MEMBERS_ONLY,
-        "posting_restricted_to_mods": group.posting_restricted_to_mods,
-        "publish_members": group.publish_members,
-        "discoverable": group.discoverable,
-        "publish_modlog": group.publish_modlog,
-        "modlog_names_moderators": group.modlog_names_moderators,
+        **service.group_settings(group),
         "icon": _media(group.icon, group.icon_media_type),
         "image": _media(group.image, group.image_media_type),
         "members": {

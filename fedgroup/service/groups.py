@@ -250,6 +250,23 @@ async def edit_group(
     return group
 
 
+def group_settings(group: Group) -> dict[str, Any]:
+    """What an admin decides about a group, as plain JSON values: one shape for the admin
+    CLI's `--json` and for a group's export, so a setting added to one is in both."""
+    return {
+        "display_name": group.display_name,
+        "summary": group.summary,
+        "rules": group.rules,
+        "approval_required": group.membership_mode == MembershipMode.APPROVAL,
+        "members_only": group.visibility == Visibility.MEMBERS_ONLY,
+        "posting_restricted_to_mods": group.posting_restricted_to_mods,
+        "publish_members": group.publish_members,
+        "discoverable": group.discoverable,
+        "publish_modlog": group.publish_modlog,
+        "modlog_names_moderators": group.modlog_names_moderators,
+    }
+
+
 async def group_stats(group: Group) -> dict[str, int]:
     """Counts an admin wants at a glance: members (accepted, pending), posts, comments."""
     memberships = Membership.filter(group_id=group.id)

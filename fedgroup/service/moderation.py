@@ -79,8 +79,7 @@ async def restore_post(
     await post.save(update_fields=["removed"])
     ours = activity is None
     if activity is None:
-        removal = await _latest_moderation("Delete", post)
-        activity = _minted_undo(settings, group, removal, by, reason) if removal else None
+        activity = await _undo_of_latest("Delete", settings, group, post, by, reason)
     if activity is not None:
         await _announce(settings, group, post, activity, ours=ours)
     await boost_again(settings, group, post)
@@ -134,8 +133,7 @@ async def set_locked(
         if locked:
             activity = _minted(settings, group, "Lock", post.ap_id, by, summary=reason)
         else:
-            lock = await _latest_moderation("Lock", post)
-            activity = _minted_undo(settings, group, lock, by, reason) if lock else None
+            activity = await _undo_of_latest("Lock", settings, group, post, by, reason)
     if activity is not None:
         await _announce(settings, group, post, activity, ours=ours)
     action = modlog.ModAction.LOCK_POST if locked else modlog.ModAction.UNLOCK_POST
@@ -174,6 +172,15 @@ def _minted_undo(
         undone,
         reason,
     )
+
+
+async def _undo_of_latest(
+    kind: str, settings: Settings, group: Group, post: StoredObject, by: str, reason: str
+) -> dict[str, Any] | None:
+    """Our Undo of the last `kind` moderation of a post; None when there is none left to
+    undo (pruned), and then nothing is announced."""
+    undone = await _latest_moderation(kind, post)
+    return _minted_undo(settings, group, undone, by, reason) if undone else None
 
 
 async def _latest_moderation(kind: str, post: StoredObject) -> dict[str, Any] | None:

@@ -39,16 +39,14 @@ from ..storage.models import (
     Ban,
     Group,
     Membership,
-    MembershipMode,
     MembershipState,
     Moderator,
     RemoteActor,
     StoredObject,
-    Visibility,
 )
 from . import threads
 from .errors import InvalidValue
-from .groups import create_group, get_group
+from .groups import create_group, get_group, group_settings
 from .ids import new_activity_id
 from .media import check_image
 from .outbound import queue_activity
@@ -127,16 +125,7 @@ async def export_group(settings: Settings, name: str) -> dict[str, Any]:
         },
         "group": {
             "name": group.name,
-            "display_name": group.display_name,
-            "summary": group.summary,
-            "rules": group.rules,
-            "approval_required": group.membership_mode == MembershipMode.APPROVAL,
-            "members_only": group.visibility == Visibility.MEMBERS_ONLY,
-            "posting_restricted_to_mods": group.posting_restricted_to_mods,
-            "publish_members": group.publish_members,
-            "discoverable": group.discoverable,
-            "publish_modlog": group.publish_modlog,
-            "modlog_names_moderators": group.modlog_names_moderators,
+            **group_settings(group),
             "icon": _image(group.icon, group.icon_media_type),
             "image": _image(group.image, group.image_media_type),
             "created_at": _timestamp(group.created_at),
