@@ -54,6 +54,9 @@ class Settings:
     unreachable_after: int = 24 * 3600
     accept_non_members: bool = False
     authorized_fetch: bool = False
+    # Federate only with domains that have an allow entry (`policy allow`); every other
+    # domain is treated as suspended, as Mastodon's limited federation mode does.
+    allowlist_mode: bool = False
     group_name_reuse_after: int = 30 * 24 * 3600
     join_lookup_timeout: int = 8
     prune_interval: int = 3600
@@ -169,6 +172,7 @@ _PARSERS: dict[str, Any] = {
     "allow_private_network": _parse_bool,
     "accept_non_members": _parse_bool,
     "authorized_fetch": _parse_bool,
+    "allowlist_mode": _parse_bool,
     "log_level": _parse_log_level,
 }
 _INT_RANGES = {

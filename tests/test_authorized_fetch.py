@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 
 from fedgroup.activitypub.vocab import PUBLIC
-from fedgroup.storage.models import Activity, DomainPolicy, Group, PolicyAction, StoredObject
+from fedgroup.policy import Severity
+from fedgroup.storage.models import Activity, DomainPolicy, Group, StoredObject
 from tests.fakes import FakeInstance
 from tests.fakes.sender import follow_group, signed_get
 from tests.fakes.server import FedgroupServer
@@ -81,7 +82,7 @@ async def start_world(tmp_path: Path, readers, *, authorized_fetch: bool):
     await server.create_group("circle", members_only=True)
     for group in ("jazz", "circle"):
         await follow_group(member, "carol", server.group_url(group))
-    await DomainPolicy.create(domain=suspended.address, action=PolicyAction.BLOCK)
+    await DomainPolicy.create(domain=suspended.address, severity=Severity.SUSPEND)
     return server
 
 

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from fedgroup.activitypub import ldsig, proof
 from fedgroup.activitypub.multikey import encode_ed25519_public_multikey
-from fedgroup.storage.models import Activity, DomainPolicy, Instance, PolicyAction
+from fedgroup.policy import Severity
+from fedgroup.storage.models import Activity, DomainPolicy, Instance
 from tests.fakes import FakeInstance
 from tests.fakes.sender import post_signed, post_unsigned
 from tests.fakes.server import FedgroupServer
@@ -269,7 +270,7 @@ async def test_forwarded_activity_fetched_from_origin_is_accepted(server, remote
 
 
 async def test_blocked_domain_is_refused_without_any_fetch(server, remote):
-    await DomainPolicy.create(domain=remote.address, action=PolicyAction.BLOCK)
+    await DomainPolicy.create(domain=remote.address, severity=Severity.SUSPEND)
     answer = await post_signed(
         remote, server.url("/inbox"), follow(remote, server.group_url("jazz"))
     )

@@ -24,9 +24,9 @@ from tortoise.migrations.api.migrate import migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from fedgroup.activitypub.hosts import canonical_host
-from fedgroup.config import DEFAULT_DATABASE_URL
+from fedgroup.config import DEFAULT_DATABASE_URL, Settings
 from fedgroup.policy import rule_for
-from fedgroup.service.policies import domain_rules
+from fedgroup.service.policies import load_policies
 from fedgroup.storage.db import (
     APP_LABEL,
     DatabaseUnavailable,
@@ -37,6 +37,7 @@ from fedgroup.storage.db import (
 from fedgroup.storage.models import (
     Ban,
     Delivery,
+    DomainAllow,
     DomainPolicy,
     Group,
     GroupTombstone,
@@ -229,8 +230,8 @@ HOSTS_AS_0002_SPELT_THEM: dict[str, list[dict[str, Any]]] = {
 async def check_hosts_made_canonical() -> None:
     """Every stored host is now spelt canonically, rows collapsed into one keep what either
     knew, and the rules still apply, to every spelling."""
-    policies = {p.domain: p.action for p in await DomainPolicy.all()}
-    assert policies == {"xn--bcher-kva.example": "block", "evil.example": "limit"}
+    policies = {p.domain: p.severity for p in await DomainPolicy.all()}
+    assert policies == {"xn--bcher-kva.example": "suspend", "evil.example": "silence"}
     bans = {(b.group_id, b.domain, b.actor_url) for b in await Ban.all()}
     assert bans == {
         (None, "bad.example", None),
@@ -254,7 +255,7 @@ async def check_hosts_made_canonical() -> None:
     ]
     for spelling in ("https://BÜCHER.example/users/z", "bad.example.", "ｅｖｉｌ.example:443"):
         host = canonical_host(spelling)
-        assert rule_for(host, await domain_rules()) is not None, spelling
+        assert rule_for(host, (await load_policies(Settings())).rules) is not None, spelling
 
 
 ANN = "https://social.example/users/ann"
@@ -386,6 +387,45 @@ async def check_reports_and_modlog_settings_from_0008() -> None:
     assert report.state == ReportState.OPEN and report.forwarded_at is None
 
 
+ROWS_WITH_OLD_DOMAIN_RULES = {
+    **ROWS_AT_0001,
+    # No ids: the rows take them from the table's sequence, as the server's did.
+    "domain_policies": [
+        {"domain": "bad.example", "action": "block", "reason": "spam farm",
+         "created_at": NOW},
+        {"domain": "loud.example", "action": "limit", "reason": "", "created_at": NOW},
+        {"domain": "pics.example", "action": "reject_media", "reason": "gore",
+         "created_at": NOW},
+        {"domain": "friends.example", "action": "allow", "reason": "partner",
+         "created_at": NOW},
+    ],
+}
+
+
+async def check_domain_rules_from_0009() -> None:
+    """0010 turns each old `action` into Mastodon's shape: block is a suspension, limit a
+    silence, reject_media a noop rule rejecting media, and allow an allow-list entry; the
+    old reason becomes the private note, and the rules decide as before."""
+    rules = {
+        p.domain: (p.severity, p.reject_media, p.reject_reports, p.private_note, p.group_id)
+        for p in await DomainPolicy.all()
+    }
+    assert rules == {
+        "bad.example": ("suspend", False, False, "spam farm", None),
+        "loud.example": ("silence", False, False, "", None),
+        "pics.example": ("noop", True, False, "gore", None),
+    }
+    allowed = [(a.domain, a.comment, a.created_at) for a in await DomainAllow.all()]
+    assert allowed == [("friends.example", "partner", NOW)]
+    policies = await load_policies(Settings(allowlist_mode=True))
+    assert policies.treatment("sub.bad.example").suspended
+    assert policies.treatment("friends.example").severity == "noop"
+    assert policies.treatment("elsewhere.example").suspended  # not on the allow list
+    group = await Group.get(name="jazzpiano")
+    await DomainPolicy.create(domain="bad.example", group=group, severity="silence")
+    assert await DomainPolicy.filter(domain="bad.example").count() == 2
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -424,6 +464,11 @@ UPGRADE_CASES = [
         UpgradeCase("0008_moderators_removals_pins_locks", ROWS_AT_0001),
         check_reports_and_modlog_settings_from_0008,
         id="0009",
+    ),
+    pytest.param(
+        UpgradeCase("0009_reports_and_published_modlog", ROWS_WITH_OLD_DOMAIN_RULES),
+        check_domain_rules_from_0009,
+        id="0010",
     ),
 ]
 

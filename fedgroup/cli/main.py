@@ -28,6 +28,7 @@ from fedgroup.cli import (
     modlog,
     mods,
     operations,
+    policy,
     posts,
     reports,
 )
@@ -54,6 +55,7 @@ NOUNS: tuple[ModuleType, ...] = (
     members,
     mods,
     bans,
+    policy,
     posts,
     held,
     reports,

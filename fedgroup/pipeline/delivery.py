@@ -41,6 +41,7 @@ from ..activitypub.backoff import (
     next_attempt_at,
     parse_retry_after,
 )
+from ..activitypub.hosts import host_or_none
 from ..activitypub.httpsig import Scheme, is_signature_rejection, sign_request
 from ..activitypub.keys import load_private_key
 from ..activitypub.netguard import ForbiddenAddress, UnsafeURL, check_url
@@ -48,6 +49,7 @@ from ..config import Settings
 from ..service.instances import InstanceLiveness
 from ..service.lifecycle import delivery_settled, retired_signing_key
 from ..service.outbound import DeliveryNotifier, delivery_notifier
+from ..service.policies import load_policies
 from ..storage.models import Activity, Delivery, DeliveryState, Group, ServerKey
 
 log = logging.getLogger(__name__)
@@ -375,6 +377,12 @@ class DeliveryWorker:
             await self._drop(delivery, None, f"unsafe inbox: {error.reason}")
             return
         activity = delivery.activity
+        policies = await load_policies(self.settings)
+        treatment = policies.treatment(host_or_none(delivery.host), activity.group_id)
+        if treatment.suspended:
+            # Nothing goes to a suspended server, also what was queued before it was.
+            await self._drop(delivery, None, f"not delivered: {treatment.why}")
+            return
         body = json.dumps(activity.payload, ensure_ascii=False).encode("utf-8")
         key = await self.key_for(activity)
         if key is None:
@@ -556,7 +564,7 @@ def signing_key_resolver(settings: Settings, instance_key: ServerKey) -> KeyFor:
     groups_prefix = settings.url("/groups/")
 
     async def key_for(activity: Activity) -> tuple[str, str] | None:
-        group_id = activity.group_id  # type: ignore[attr-defined]
+        group_id = activity.group_id
         if activity.actor == instance_actor:
             return instance_key_id, instance_key.private_key_pem
         if group_id is None:

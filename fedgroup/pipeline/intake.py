@@ -6,8 +6,9 @@ Each step below is one function, run in this order; each refuses with an `InboxR
    (an http(s) id, a type, an actor). 400.
 2. `read_claim`: the signature header (coverage, freshness, digest, made for our host). No
    key, no network. 401.
-3. `check_domains`: the key's and the actor's domain are not blocked, so a blocked domain
-   costs us no network request. 403.
+3. `check_domains`: the key's and the actor's domain are not suspended (server-wide, by
+   allow-list mode, or in the group whose own inbox this is), so a suspended domain costs
+   us no network request. 403.
 4. `check_origin`: the activity's id is on the actor's origin (FEP-fe34). 403.
 5. `verify_signer`: the key is resolved and the signature verified (one refetch for rotated
    keys). Nothing is looked up in, or written to, our database before this has passed:
@@ -41,7 +42,7 @@ from ..activitypub.vocab import has_type, http_url, id_of, type_in, types_of
 from ..config import Settings
 from ..service.actors import ActorLookupError, ResolvedKey, remember_key, resolve_key
 from ..service.instances import learn_scheme_from_inbound, mark_alive
-from ..service.policies import host_is_blocked
+from ..service.policies import host_is_suspended
 from ..service.signatures import UnverifiedSignature, read_signature, verified_signer
 from ..storage.models import Activity, Group
 from .handlers import HANDLERS
@@ -106,16 +107,19 @@ def read_claim(
         raise InboxRefusal(401, f"signature: {exc.reason}") from None
 
 
-async def check_domains(claim: SignatureClaim, actor: str) -> None:
-    """Neither the key's nor the actor's domain may be blocked (in any spelling); a host no
-    rule could name is refused outright, or it would pass every rule."""
+async def check_domains(
+    settings: Settings, claim: SignatureClaim, actor: str, group: Group | None = None
+) -> None:
+    """Neither the key's nor the actor's domain may be suspended (in any spelling); a host
+    no rule could name is refused outright, or it would pass every rule. At a group's own
+    inbox, the group's rules count too."""
     key_host, actor_host = host_or_none(claim.key_id), host_or_none(actor)
     if key_host is None:
         raise InboxRefusal(401, "signature: keyId names no valid host")
     if actor_host is None:
         raise InboxRefusal(400, "actor names no valid host")
-    if await host_is_blocked(key_host, actor_host):
-        raise InboxRefusal(403, "domain is blocked")
+    if await host_is_suspended(settings, key_host, actor_host, group=group):
+        raise InboxRefusal(403, "domain is suspended")
 
 
 def check_origin(doc: dict[str, Any], actor: str) -> None:
@@ -220,7 +224,7 @@ async def receive_activity(
     doc = parse_activity(body, json_limits(settings))
     actor = actor_of(doc) or ""
     claim = read_claim(settings, method=method, url=url, headers=headers, body=body)
-    await check_domains(claim, actor)
+    await check_domains(settings, claim, actor, group)
     check_origin(doc, actor)
     try:
         signer = await verify_signer(fetcher, claim)

@@ -3,7 +3,8 @@ collections (outbox, followers, featured, moderators).
 
 Public content of a public group is readable by anyone, unless the operator turns on
 `authorized_fetch`: then every such GET must be signed by an actor on a server that is not
-suspended (a blocked domain, or one banned server-wide), as Mastodon's secure mode does. A
+suspended (by a domain policy, a server-wide domain ban, or allow-list mode; in a group,
+also by the group's own policy), as Mastodon's secure mode does. A
 members-only group is always in that mode, and more: only servers where it has an accepted
 member may read it, because they show its content to followers only. Content that was never
 public (a followers-only post a member shared with a public group) is read the same way.
@@ -21,7 +22,7 @@ from ..activitypub.httpsig import SignatureError
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
 from ..storage.models import Group, Membership, MembershipState, Visibility
-from .policies import host_is_blocked
+from .policies import host_is_suspended
 from .signatures import UnverifiedSignature, read_signature, verified_signer
 
 
@@ -59,13 +60,13 @@ async def check_read(
     except SignatureError as exc:
         raise ReadRefused(401, f"sign the request ({exc.reason})") from None
     # A suspended server costs us no key fetch: judged by the key's host first.
-    if await host_is_blocked(claim.key_id):
+    if await host_is_suspended(settings, claim.key_id, group=group):
         raise ReadRefused(403, "this server is suspended here")
     try:
         signer = await verified_signer(fetcher, claim)
     except UnverifiedSignature as exc:
         raise ReadRefused(401, exc.reason) from None
-    if await host_is_blocked(signer):
+    if await host_is_suspended(settings, signer, group=group):
         raise ReadRefused(403, "this server is suspended here")
     if members_only and not await Membership.exists(
         group=group, state=MembershipState.ACCEPTED, actor__host=authority_or_none(signer) or ""

@@ -3,12 +3,12 @@
 A banned member is removed and told so in the two ways their software understands: Lemmy
 and other FEP-1b12 software read `Block` (object the person, target the community), while
 Mastodon drops its follow on `Reject{Follow}`. Their later posts are not announced
-(the check is in conversations), and a server-wide domain ban is a block at the inbox.
+(the check is in conversations), and a server-wide domain ban is a suspension (see
+service.domain_policies): refused at the inbox, members removed, nothing delivered.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -17,18 +17,18 @@ from tortoise.queryset import QuerySet
 from ..activitypub import builders
 from ..activitypub.actors import group_urls
 from ..activitypub.fetch import FetchError
-from ..activitypub.hosts import InvalidHost, canonical_host
 from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.webfinger_client import resolve_handle
 from ..config import Settings
 from ..storage.models import Ban, Group, Membership, MembershipState, StoredObject
 from . import modlog
+from .domain_policies import carry_out_suspension
 from .errors import InvalidValue, NotFound
 from .ids import new_activity_id
 from .membership import find_actor, follow_of
 from .moderation import remove_post
 from .outbound import queue_activity
-from .policies import domain_covers
+from .policies import domain_covers, rule_domain
 
 # A ban for longer than this is a permanent ban: say so by not giving --days.
 MAX_BAN_DAYS = 3650
@@ -159,35 +159,6 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def domain_to_ban(text: str) -> str:
-    """The canonical host a domain ban is written against.
-
-    Admins paste what they have: `bad.example`, `https://bad.example/`, `BAD.example.`, or
-    `*.bad.example`. A domain ban always covers the domain and all its subdomains, so a
-    leading `*.` says nothing more and is dropped; any other wildcard is refused.
-    """
-    raw = text.strip()
-    if raw.startswith("*."):
-        raw = raw[2:]
-    if "*" in raw:
-        raise InvalidValue(
-            f"not a domain: {text!r} (only a leading '*.' is understood; a domain ban "
-            "covers its subdomains anyway)"
-        )
-    try:
-        host = canonical_host(raw)
-    except InvalidHost as exc:
-        raise InvalidValue(f"not a domain: {exc}") from None
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        if "." not in host:
-            raise InvalidValue(
-                f"not a domain: {text!r} (a whole top-level domain cannot be banned)"
-            ) from None
-    return host
-
-
 async def ban_domain(
     group: Group | None,
     domain: str,
@@ -198,18 +169,19 @@ async def ban_domain(
 ) -> Ban:
     """Ban a domain and its subdomains; server-wide, their servers can no longer reach our
     inboxes at all."""
-    domain = domain_to_ban(domain)
+    domain = rule_domain(domain)
     expires = _expiry(days)
     await _drop_expired(Ban.filter(group=group, domain=domain))
     if await Ban.exists(group=group, domain=domain):
         raise InvalidValue(f"{domain} is already banned{_where(group)}")
     ban = await Ban.create(group=group, domain=domain, reason=reason, expires_at=expires)
-    memberships = Membership.all().prefetch_related("actor")
-    if group is not None:
-        memberships = memberships.filter(group=group)
-    for membership in await memberships:
-        if domain_covers(domain, membership.actor.url):
-            await membership.delete()
+    if group is None:
+        # A server-wide domain ban is a suspension by another name, carried out as one.
+        await carry_out_suspension(domain, None)
+    else:
+        for membership in await Membership.filter(group=group).prefetch_related("actor"):
+            if domain_covers(domain, membership.actor.url):
+                await membership.delete()
     await modlog.record(
         modlog.ModAction.BAN,
         group=group,
@@ -227,7 +199,7 @@ async def unban(group: Group | None, who: str, *, by: str = modlog.ADMIN) -> Non
     if target.startswith(("http://", "https://")):
         deleted = await query.filter(actor_url=target).delete()
         if not deleted and urlsplit(target).path in ("", "/"):  # a server's address
-            deleted = await query.filter(domain=domain_to_ban(target)).delete()
+            deleted = await query.filter(domain=rule_domain(target)).delete()
     elif "@" in target:
         try:
             actor_url = (await find_actor(target)).url
@@ -237,7 +209,7 @@ async def unban(group: Group | None, who: str, *, by: str = modlog.ADMIN) -> Non
             ) from None
         deleted = await query.filter(actor_url=actor_url).delete()
     else:
-        deleted = await query.filter(domain=domain_to_ban(target)).delete()
+        deleted = await query.filter(domain=rule_domain(target)).delete()
     if not deleted:
         raise NotFound(f"no ban on {who}{_where(group)}")
     await modlog.record(modlog.ModAction.UNBAN, group=group, moderator=by, target=target)

@@ -1,39 +1,90 @@
 """Loading the server's domain rules for the policy decisions in fedgroup.policy.
 
-The policy decides on canonical hosts only; this is where hosts and rule domains, in
-whatever spelling they come, are put in that form (`activitypub.hosts.canonical_host`).
+`load_policies` is the one place rules are read from the database (domain policies, allow
+entries, and server-wide domain bans, which are suspensions by another name): whatever
+caches them caches that one function. Everything else asks `treatment_of` or
+`host_is_suspended` with hosts in any spelling; this is where hosts and rule domains are put
+in the canonical form the policy decides on (`activitypub.hosts.canonical_host`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 
 from tortoise.expressions import Q
 
-from ..activitypub.hosts import host_or_none
-from ..policy import DomainRule, covers, is_blocked
-from ..storage.models import Ban, DomainPolicy, PolicyAction
+from ..activitypub.hosts import InvalidHost, canonical_host, host_or_none
+from ..config import Settings
+from ..policy import DomainRule, Policies, Severity, Treatment, covers
+from ..storage.models import Ban, DomainAllow, DomainPolicy, Group
+from .errors import InvalidValue
 
 
-async def domain_rules() -> list[DomainRule]:
-    """Domain policies plus server-wide domain bans (a ban is a block by another name)."""
-    rules = [DomainRule(p.domain, str(p.action)) for p in await DomainPolicy.all()]
+async def load_policies(settings: Settings) -> Policies:
+    """Every domain rule of the server, as plain values (see the module's docstring)."""
+    rules = [
+        (p.domain, Severity(p.severity), p.reject_media, p.reject_reports, p.group_id)
+        for p in await DomainPolicy.all()
+    ]
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=datetime.now(UTC))
     for ban in await Ban.filter(live, group_id=None, domain__isnull=False):
-        rules.append(DomainRule(ban.domain or "", str(PolicyAction.BLOCK)))
-    # Stored canonical (migration 0002); a row that names no host is no rule at all.
-    canonical = [(host_or_none(r.domain), r.action) for r in rules]
-    return [DomainRule(domain, action) for domain, action in canonical if domain]
+        rules.append((ban.domain or "", Severity.SUSPEND, False, False, None))
+    allowed = await DomainAllow.all().values_list("domain", flat=True)
+    # Stored canonical (migrations 0003, 0010); a row that names no host is no rule at all.
+    return Policies(
+        rules=tuple(
+            DomainRule(host, *rest) for domain, *rest in rules if (host := host_or_none(domain))
+        ),
+        allowed=tuple(host for domain in allowed if (host := host_or_none(str(domain)))),
+        allowlist_mode=settings.allowlist_mode,
+    )
 
 
-async def host_is_blocked(*hosts: str) -> bool:
-    """Whether any of the hosts (any spelling, or URLs) is blocked server-wide."""
-    rules = await domain_rules()
-    canonical = [host_or_none(h) for h in hosts if h]
-    return any(is_blocked(h, rules) for h in canonical if h)
+async def treatment_of(settings: Settings, host: str, group: Group | None = None) -> Treatment:
+    """How a host or URL (any spelling) is treated here, in `group` if given."""
+    policies = await load_policies(settings)
+    return policies.treatment(host_or_none(host), group.id if group is not None else None)
+
+
+async def host_is_suspended(settings: Settings, *hosts: str, group: Group | None = None) -> bool:
+    """Whether any of the hosts (any spelling, or URLs) is suspended here: server-wide, by
+    allow-list mode, or (with `group`) in that group."""
+    policies = await load_policies(settings)
+    group_id = group.id if group is not None else None
+    return policies.suspended(*(host_or_none(h) for h in hosts if h), group_id=group_id)
 
 
 def domain_covers(rule_domain: str, host: str) -> bool:
     """Whether a domain rule or ban covers a host or URL, each in any spelling."""
     rule, target = host_or_none(rule_domain), host_or_none(host)
     return rule is not None and target is not None and covers(rule, target)
+
+
+def rule_domain(text: str) -> str:
+    """The canonical host a domain rule or ban is written against.
+
+    Admins paste what they have: `bad.example`, `https://bad.example/`, `BAD.example.`, or
+    `*.bad.example`. A rule always covers the domain and all its subdomains, so a leading
+    `*.` says nothing more and is dropped; any other wildcard is refused.
+    """
+    raw = text.strip()
+    if raw.startswith("*."):
+        raw = raw[2:]
+    if "*" in raw:
+        raise InvalidValue(
+            f"not a domain: {text!r} (only a leading '*.' is understood; a rule for a domain "
+            "covers its subdomains anyway)"
+        )
+    try:
+        host = canonical_host(raw)
+    except InvalidHost as exc:
+        raise InvalidValue(f"not a domain: {exc}") from None
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if "." not in host:
+            raise InvalidValue(
+                f"not a domain: {text!r} (a whole top-level domain cannot be named)"
+            ) from None
+    return host

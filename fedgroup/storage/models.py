@@ -12,6 +12,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from ..policy import Severity
+
 
 class Visibility(StrEnum):
     PUBLIC = "public"
@@ -49,6 +51,9 @@ class DeliveryState(StrEnum):
 
 
 class PolicyAction(StrEnum):
+    """Domain rules before migration 0010 (which made them `Severity` and flags); kept
+    because migration 0001 names it."""
+
     BLOCK = "block"
     LIMIT = "limit"
     ALLOW = "allow"
@@ -310,16 +315,41 @@ class Delivery(Model):
 
 
 class DomainPolicy(Model):
-    """What this server does with a remote domain: block, limit, allow, reject media."""
+    """How this server treats a remote domain and its subdomains, server-wide (`group`
+    NULL) or in one group: Mastodon's domain blocks (fedgroup.policy decides with them).
+
+    `public_comment` may be shown to anyone (it is what Mastodon exports); `private_note`
+    is for admins only."""
 
     id = fields.IntField(primary_key=True)
-    domain = fields.CharField(max_length=255, unique=True)
-    action = fields.CharEnumField(PolicyAction, max_length=16)
-    reason = fields.TextField(default="")
+    domain = fields.CharField(max_length=255)
+    group: fields.ForeignKeyNullableRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="domain_policies", null=True, on_delete=fields.CASCADE
+    )
+    severity = fields.CharEnumField(
+        Severity, max_length=16, default=Severity.NOOP, db_default=Severity.NOOP.value
+    )
+    reject_media = fields.BooleanField(default=False, db_default=False)
+    reject_reports = fields.BooleanField(default=False, db_default=False)
+    public_comment = fields.TextField(default="", db_default="")
+    private_note = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "domain_policies"
+        unique_together = (("domain", "group"),)
+
+
+class DomainAllow(Model):
+    """A domain (and its subdomains) this server federates with in allow-list mode."""
+
+    id = fields.IntField(primary_key=True)
+    domain = fields.CharField(max_length=255, unique=True)
+    comment = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "domain_allows"
 
 
 class ModlogEntry(Model):

@@ -13,10 +13,11 @@ import uuid
 import pytest
 
 from fedgroup.activitypub.hosts import same_origin
+from fedgroup.policy import Severity
 from fedgroup.service.bans import ban_domain, unban
 from fedgroup.service.membership import is_banned
 from fedgroup.service.outbound import queue_activity
-from fedgroup.storage.models import Activity, Ban, Delivery, DomainPolicy, Group, PolicyAction
+from fedgroup.storage.models import Activity, Ban, Delivery, DomainPolicy, Group
 from tests.fakes.sender import post_signed
 
 from .support import follow
@@ -55,7 +56,7 @@ async def _signed_as(server, remote, actor_url: str):
 @pytest.mark.parametrize("actor_url", SPELLINGS_OF_BAD)
 async def test_a_server_wide_block_holds_for_every_spelling(server, remote, rule, actor_url):
     if rule == "policy":
-        await DomainPolicy.create(domain="bad.example", action=PolicyAction.BLOCK)
+        await DomainPolicy.create(domain="bad.example", severity=Severity.SUSPEND)
     else:
         await ban_domain(None, "bad.example")
     answer = await _signed_as(server, remote, actor_url)
