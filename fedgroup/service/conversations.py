@@ -33,6 +33,7 @@ from ..activitypub.signed_fetch import Fetcher
 from ..activitypub.versions import Order, compare_versions
 from ..activitypub.vocab import has_type, id_of, is_public, link_url
 from ..config import Settings
+from ..policy import Treatment
 from ..storage.models import (
     Activity,
     ActivityState,
@@ -45,10 +46,13 @@ from ..storage.models import (
     Visibility,
 )
 from . import polls, threads
+from .holding import hold_post
 from .ids import derived_id
+from .media_policy import as_shown
 from .membership import is_banned, is_moderator
 from .outbound import queue_activity
 from .outcomes import Pending, Refused
+from .policies import treatment_of
 from .threads import POSTABLE_TYPES, Placement, post_type
 
 log = logging.getLogger(__name__)
@@ -148,12 +152,19 @@ async def may_post_somewhere(settings: Settings, actor: str) -> bool:
     return await Membership.exists(actor__url=actor, state=MembershipState.ACCEPTED)
 
 
-async def check_may_post(settings: Settings, group: Group, actor: str, obj: dict[str, Any]) -> None:
-    """Members post; others are refused quietly (open public groups may accept anyone)."""
+async def check_may_post(
+    settings: Settings, group: Group, actor: str, obj: dict[str, Any]
+) -> Treatment:
+    """Members post; others are refused quietly (open public groups may accept anyone), as
+    is anyone from a domain suspended in the group. Returns how the actor's domain is
+    treated in the group (its posts may be held, its media dropped)."""
+    treatment = await treatment_of(settings, actor, group)
+    if treatment.suspended:
+        raise Refused(f"{actor}'s domain is {treatment.why}")
     if await is_banned(group, actor):
         raise Refused(f"{actor} is banned from {group.name}")
     if await is_moderator(group, actor):
-        return  # moderators post, also where posting is restricted to them
+        return treatment  # moderators post, also where posting is restricted to them
     member = await Membership.exists(group=group, actor__url=actor, state=MembershipState.ACCEPTED)
     open_to_all = (
         settings.accept_non_members
@@ -164,6 +175,7 @@ async def check_may_post(settings: Settings, group: Group, actor: str, obj: dict
         raise Refused(f"{actor} is not a member of {group.name}")
     if group.posting_restricted_to_mods and not in_reply_to(obj):
         raise Refused(f"{group.name} accepts top-level posts from moderators only")
+    return treatment
 
 
 async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str, Any]) -> list[str]:
@@ -183,20 +195,28 @@ async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str,
     groups = await groups_addressed(settings, activity, obj, placement)
     if not groups:
         raise Refused("not addressed to a group here")
-    announced, reasons = [], []
+    announced, held, reasons = [], [], []
     for group in groups:
         try:
-            await check_may_post(settings, group, actor, obj)
+            treatment = await check_may_post(settings, group, actor, obj)
             await _check_thread_open(group, actor, placement)
-            post = await _store_post(group, actor, obj, placement)
+            if treatment.silenced and not await is_moderator(group, actor):
+                # A limited domain's post waits for a moderator (held.approve_held).
+                await hold_post(group, activity, obj, f"from a domain {treatment.why}")
+                held.append(group.name)
+                continue
+            shown, shown_obj = as_shown(activity, obj, treatment)
+            post = await _store_post(group, actor, shown_obj, placement)
         except Refused as refusal:
             log.info("post %s refused: %s", obj.get("id"), refusal)
             reasons.append(str(refusal))
             continue
         # Announcing again after a crash is safe: the derived ids make queuing idempotent.
-        await announce_post(settings, group, activity, obj, post)
+        await announce_post(settings, group, shown, shown_obj, post)
         announced.append(group.name)
     if not announced:
+        if held:
+            return []
         raise Refused("; ".join(reasons))
     await wake_waiting_for(obj["id"])
     return announced
@@ -223,8 +243,12 @@ async def publish_approved(
     every member exactly as it would have been on arrival. Its author may have been banned
     meanwhile, or the post deleted: then it is Refused."""
     actor = actor_of(activity) or ""
+    treatment = await treatment_of(settings, actor, group)
+    if treatment.suspended:
+        raise Refused(f"{actor}'s domain is {treatment.why}")
     if await is_banned(group, actor):
         raise Refused(f"{actor} is banned from {group.name}")
+    activity, obj = as_shown(activity, obj, treatment)
     placement = await threads.place(fetcher, obj, fetch=True)
     post = await _store_post(group, actor, obj, placement)
     await announce_post(settings, group, activity, obj, post)
@@ -374,6 +398,8 @@ async def receive_update(settings: Settings, fetcher: Fetcher, activity: dict[st
     obj = await resolve_object(fetcher, activity)
     post = await _post_by(actor, obj.get("id"))
     check_owned_by(actor, obj)  # the new version may not name another author
+    group = await Group.get(id=post.group_id)
+    activity, obj = as_shown(activity, obj, await treatment_of(settings, actor, group))
     if post.deleted:
         raise Refused("edit of a deleted post")
     if post.removed:
@@ -389,7 +415,6 @@ async def receive_update(settings: Settings, fetcher: Fetcher, activity: dict[st
         post.ends_at = times.ends_at if times else None
         await post.save(update_fields=["document", "content_html", "starts_at", "ends_at"])
     # The same version again (a replay after a crash) is announced again under the same id.
-    group = await Group.get(id=post.group_id)
     listed = group_is_public(group) and is_public(recipients(obj))
     wrapped = await _announce_wrapped_only(settings, group, activity, post, listed=listed)
     if post.announce_id is not None and listed:

@@ -9,44 +9,17 @@ it is stored and announced exactly as it would have been on arrival (conversatio
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from ..activitypub.actor_docs import actor_of
 from ..activitypub.signed_fetch import Fetcher
 from ..config import Settings
 from ..storage.models import Group, HeldPost, HeldState, StoredObject
 from . import modlog
 from .conversations import publish_approved
 from .errors import InvalidValue, NotFound
+from .holding import hold_post
 from .outcomes import Refused
 
-
-async def hold_post(
-    group: Group,
-    activity: dict[str, Any],
-    obj: dict[str, Any],
-    reason: str,
-    *,
-    by: str = modlog.AUTOMATIC,
-) -> HeldPost:
-    """Keep a member's Create (and its post, as its origin served it) for a moderator.
-
-    Idempotent per group and post: the inbound worker may run the same Create twice."""
-    held, created = await HeldPost.get_or_create(
-        group=group,
-        object_id=obj["id"],
-        defaults={
-            "actor_url": actor_of(activity) or "",
-            "activity": activity,
-            "object": obj,
-            "reason": reason,
-        },
-    )
-    if created:
-        await modlog.record(
-            modlog.ModAction.HOLD_POST, group=group, moderator=by, target=obj["id"], reason=reason
-        )
-    return held
+__all__ = ["approve_held", "find_held", "hold_post", "list_held", "reject_held"]
 
 
 async def list_held(

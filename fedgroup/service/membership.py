@@ -32,7 +32,7 @@ from . import modlog
 from .errors import InvalidValue, NotFound
 from .ids import derived_id, new_activity_id
 from .outbound import queue_activity
-from .policies import domain_covers
+from .policies import domain_covers, treatment_of
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,16 @@ async def receive_follow(
 ) -> FollowOutcome:
     """A Follow of the group: accept, hold for approval, or reject a banned follower.
 
-    Idempotent: Mastodon re-sends Follows, and a member's repeat gets Accept again.
+    Someone from a silenced (limited) domain needs approval, as in an approval group; one
+    from a domain suspended in this group is refused and told nothing (nothing is
+    delivered there). Idempotent: Mastodon re-sends Follows, and a member's repeat gets
+    Accept again.
     """
     group_url = _group_url(settings, group)
+    treatment = await treatment_of(settings, actor.url, group)
+    if treatment.suspended:
+        log.info("follow of %s by %s refused: %s", group.name, actor.url, treatment.why)
+        return FollowOutcome("rejected", treatment.why)
     if await is_banned(group, actor.url):
         reject_id = derived_id(settings, "reject", group.name, follow["id"])
         reject = builders.reject_follow(reject_id, group_url, follow)
@@ -87,7 +94,7 @@ async def receive_follow(
         if membership is None:
             state = (
                 MembershipState.PENDING
-                if group.membership_mode == MembershipMode.APPROVAL
+                if group.membership_mode == MembershipMode.APPROVAL or treatment.silenced
                 else MembershipState.ACCEPTED
             )
             membership = await Membership.create(

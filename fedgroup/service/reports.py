@@ -11,7 +11,8 @@ Three shapes reach a group in practice, all read here the same way:
 - Mbin: `object` an array of the post and its author, both `summary` and `content`, `to` and
   `audience` the community.
 
-A report is stored once per Flag id (with who, what and why), logged, and when its reporter
+A report from a domain whose reports are rejected (`policy set … --reject-reports`) is
+dropped. A report is stored once per Flag id (with who, what and why), logged, and when its reporter
 asked, passed on to the reported author's server as the group's own `Flag` (the reporter is
 not named, as Mastodon does). Resolving one sends `Resolve` of the Flag, as Lemmy does, to
 the reporter's server when that is Lemmy, the software that understands it.
@@ -44,6 +45,7 @@ from .modactions import acting_actor
 from .nodeinfo import learn_software
 from .outbound import queue_activity
 from .outcomes import Refused
+from .policies import treatment_of
 
 MAX_REASON = 5000
 MAX_OBJECTS = 50
@@ -83,13 +85,16 @@ async def receive_flag(settings: Settings, flag: dict[str, Any]) -> Report:
         group = await Group.get(id=posts[0].group_id)
     if group is None:
         raise Refused("Flag about nothing in a group here")
+    reporter = actor_of(flag) or ""
+    treatment = await treatment_of(settings, reporter, group)
+    if treatment.reject_reports or treatment.suspended:
+        raise Refused(f"reports from {reporter}'s domain are rejected ({treatment.why})")
     posts = [p for p in posts if p.group_id == group.id]
     known = {p.ap_id for p in posts}
     people = [o for o in objects if o not in known]
     author = posts[0].attributed_to if posts else next(iter(people), "")
     if not posts and not await _is_member_or_known(author):
         raise Refused(f"Flag about {author or 'nobody'}, who is not known here")
-    reporter = actor_of(flag) or ""
     addressed = set(ids_of(as_list(flag.get("to"))))
     report = await Report.create(
         group=group,
