@@ -87,11 +87,15 @@ class Policies:
         if rule is None:
             return OPEN
         where = "on this server" if rule.group_id is None else "in this group"
-        return _treatment_of(rule, f"{rule.severity} {where}")
+        return _treatment_of(rule, f"{_DONE[rule.severity]} {where}")
 
     def suspended(self, *hosts: str | None, group_id: int | None = None) -> bool:
         """Whether any of the hosts is suspended here (a missing host counts as suspended)."""
         return any(self.treatment(host, group_id).suspended for host in hosts)
+
+
+#: How a treatment's reason names each severity ("silenced on this server").
+_DONE = {Severity.NOOP: "noted", Severity.SILENCE: "silenced", Severity.SUSPEND: "suspended"}
 
 
 def _treatment_of(rule: DomainRule, why: str) -> Treatment:

@@ -197,7 +197,7 @@ async def test_silence_makes_joining_need_approval_and_holds_posts(world: World)
         create = await send_post(server, loud, "lou", "jazz", "<p>loud news</p>")
         await wait_handled(create["id"])
         kept = await HeldPost.get(object_id=create["object"]["id"])
-        assert kept.reason == "from a domain silence on this server"
+        assert kept.reason == "from a domain silenced on this server"
         assert not await StoredObject.exists(ap_id=create["object"]["id"])
         assert not posts_to(world.bob, "loud news")
 
