@@ -290,6 +290,116 @@ async def test_author_delete_withdraws_the_post_in_each_shape(world):
     assert (await StoredObject.get(ap_id=create["object"]["id"])).deleted
 
 
+async def test_an_authors_undo_of_their_delete_restores_the_post_in_each_shape(world):
+    """Lemmy's "restore": its author undoes the Delete of a post. Lemmy members are passed
+    the Undo{Delete} (FEP-1b12) and show the post again. Mastodon members are boosted it
+    anew: Mastodon has no Undo{Delete} (its Undo handler knows Follow, Announce, Like,
+    Block, Accept), so passing on the Undo would do nothing there, while a boost under a new
+    id makes it fetch the status again and show it. Lemmy sent its Delete to the community
+    only, so no Mastodon member holds a tombstone of the post that would refuse it; the
+    group had undone its boost, and Mastodon remembers an undone boost's id, hence a new id.
+    """
+    server, author, masto, lemmy = world
+    jazz = server.group_url("jazz")
+    page = {
+        "type": "Page", "id": lemmy.url(f"/post/{uuid.uuid4().int % 10**6}"),
+        "attributedTo": lemmy.actor_url("bob"), "to": [jazz, PUBLIC], "audience": jazz,
+        "name": "Stride fingering", "content": "<p>thumb under</p>",
+        "mediaType": "text/html", "published": "2026-11-23T10:00:00Z",
+    }
+    lemmy.serve(page["id"].removeprefix(lemmy.base_url), page)
+
+    def lemmy_sends(kind: str, obj: Any) -> dict[str, Any]:
+        return {"id": lemmy.url(f"/activities/{kind.lower()}/{uuid.uuid4()}"), "type": kind,
+                "actor": lemmy.actor_url("bob"), "to": [PUBLIC], "cc": [jazz],
+                "audience": jazz, "object": obj}
+
+    create, delete = lemmy_sends("Create", page), lemmy_sends("Delete", page["id"])
+    undo = lemmy_sends("Undo", delete)
+    for activity in (create, delete):
+        assert (await post_signed(lemmy, server.url("/inbox"), activity, actor="bob")).status == 202
+        await lemmy.wait_for(lambda p, a=activity: announce_of(p, inner_id=a["id"]), timeout=10)
+    first_boost = await masto.wait_for(lambda p: announce_of(p, object_id=page["id"]), 10)
+    await masto.wait_for(lambda p: (p.json or {}).get("type") == "Undo", timeout=10)
+    assert (await StoredObject.get(ap_id=page["id"])).content_html == ""
+
+    assert (await post_signed(lemmy, server.url("/inbox"), undo, actor="bob")).status == 202
+    wrapped = await lemmy.wait_for(lambda p: announce_of(p, inner_id=undo["id"]), timeout=10)
+    assert wrapped.verified is True and lemmy_inner(wrapped, jazz) == undo, "unchanged"
+    boost = await masto.wait_for(
+        lambda p: announce_of(p, object_id=page["id"]) and p.json["id"] != first_boost.json["id"],
+        timeout=10,
+    )
+    assert boost.verified is True
+    assert (await mastodon_boost_of(boost))["name"] == "Stride fingering"
+    assert not [p for p in masto.received if announce_of(p, inner_id=undo["id"])]
+    row = await StoredObject.get(ap_id=page["id"])
+    assert not row.deleted and row.content_html == "<p>thumb under</p>"
+    async with aiohttp.ClientSession() as session, session.get(
+        jazz + "/outbox", headers={"Accept": "application/activity+json"}
+    ) as answer:
+        assert create["id"] in str((await answer.json(content_type=None))["orderedItems"])
+
+    # Undone again (a second Undo under another id): nothing left to restore.
+    again = {**undo, "id": undo["id"] + "-again"}
+    assert (await post_signed(lemmy, server.url("/inbox"), again, actor="bob")).status == 202
+    assert (await wait_handled(again["id"])).error == f"ignored: {page['id']} is not deleted"
+
+
+async def test_only_the_author_undoes_their_delete(world):
+    """Someone else's Undo of the author's Delete restores nothing: neither with the
+    author's Delete embedded (not theirs to undo) nor with a Delete of their own (a
+    removal, which only a moderator undoes)."""
+    server, author, masto, lemmy = world
+    create = mastodon_mention(author, server, "jazz")
+    post_id = create["object"]["id"]
+    assert (await post_signed(author, server.url("/inbox"), create)).status == 202
+    await lemmy.wait_for(lambda p: announce_of(p, inner_id=create["id"]), timeout=10)
+    delete = {"id": post_id + "#delete", "type": "Delete", "actor": author.actor_url("alice"),
+              "to": [PUBLIC], "object": post_id}
+    assert (await post_signed(author, server.url("/inbox"), delete)).status == 202
+    await lemmy.wait_for(lambda p: announce_of(p, inner_id=delete["id"]), timeout=10)
+    mallory = author.actor_url("mallory")
+    forged = [
+        {"id": author.url(f"/undo/{uuid.uuid4()}"), "type": "Undo", "actor": mallory,
+         "object": delete},
+        {"id": author.url(f"/undo/{uuid.uuid4()}"), "type": "Undo", "actor": mallory,
+         "object": {**delete, "id": author.url("/mallorys-delete"), "actor": mallory}},
+    ]
+    reasons = []
+    for undo in forged:
+        answer = await post_signed(author, server.url("/inbox"), undo, actor="mallory")
+        assert answer.status == 202
+        reasons.append((await wait_handled(undo["id"])).error)
+    assert reasons == [
+        "ignored: Undo of another actor's activity",
+        f"ignored: {mallory} is not a moderator of jazz",
+    ]
+    row = await StoredObject.get(ap_id=post_id)
+    assert row.deleted and row.content_html == ""
+    await asyncio.sleep(0.3)
+    assert not [p for p in lemmy.received for u in forged if announce_of(p, inner_id=u["id"])]
+
+
+async def test_an_undo_of_a_delete_that_came_before_its_create_lets_the_create_in(world):
+    """Delete, then its Undo, both before the Create (out of order): the tombstone the
+    Delete left is lifted by its author's Undo, so the late Create is announced."""
+    server, author, masto, lemmy = world
+    create = mastodon_mention(author, server, "jazz")
+    post_id = create["object"]["id"]
+    delete = {"id": post_id + "#delete", "type": "Delete", "actor": author.actor_url("alice"),
+              "to": [PUBLIC], "object": post_id}
+    undo = {"id": post_id + "#undo", "type": "Undo", "actor": author.actor_url("alice"),
+            "object": delete}
+    for activity in (delete, undo):
+        assert (await post_signed(author, server.url("/inbox"), activity)).status == 202
+        await wait_handled(activity["id"])
+    assert (await wait_handled(undo["id"])).error is None
+    assert (await post_signed(author, server.url("/inbox"), create)).status == 202
+    await lemmy.wait_for(lambda p: announce_of(p, inner_id=create["id"]), timeout=10)
+    assert not (await StoredObject.get(ap_id=post_id)).deleted
+
+
 async def test_like_goes_to_fep1b12_members_only(world):
     server, author, masto, lemmy = world
     create = mastodon_mention(author, server, "jazz")

@@ -449,6 +449,34 @@ async def receive_delete(settings: Settings, activity: dict[str, Any]) -> None:
     await withdraw_from_microblogs(settings, group, post)
 
 
+async def receive_undelete(settings: Settings, undo: dict[str, Any]) -> None:
+    """The author undid their Delete of a post (Lemmy's "restore"): the post is back, as it
+    was when deleted, and the Undo is passed on (FEP-1b12); microblogging members, whose
+    boost the Delete undid, are boosted the post again.
+
+    Only the author's own deletion is undone here (a moderator's is `receive_restore`'s),
+    and only of a post we hold deleted. A Delete that came before its Create left a bare
+    tombstone: its Undo lifts it, so the Create may still arrive."""
+    actor = actor_of(undo) or ""
+    object_id = id_of(undo["object"].get("object"))
+    post = await StoredObject.get_or_none(ap_id=object_id or "")
+    if post is not None and post.group_id is None and post.type == "Tombstone":
+        if post.attributed_to != actor:
+            raise Refused(f"{actor} is not the author of {object_id}")
+        await post.delete()
+        return
+    post = await _post_by(actor, object_id)
+    if not post.deleted:
+        raise Refused(f"{post.ap_id} is not deleted")
+    post.deleted = False
+    post.content_html = sanitize_html(post.document.get("content") or "")
+    await post.save(update_fields=["deleted", "content_html"])
+    group = await Group.get(id=post.group_id)
+    await _announce_wrapped_only(settings, group, undo, post)
+    if not post.removed:
+        await boost_again(settings, group, post)
+
+
 async def latest_boost(group: Group, post: StoredObject) -> Activity | None:
     """The group's latest boost of a post (a restored post is boosted again, anew)."""
     return (

@@ -1,12 +1,12 @@
-"""Undo: of a Follow (leaving a group), of a Like or Dislike, of an RSVP to an event, or of a
-moderator's removal, lock or ban."""
+"""Undo: of a Follow (leaving a group), of a Like or Dislike, of an RSVP to an event, of an
+author's Delete of their post (a restore), or of a moderator's removal, lock or ban."""
 
 from __future__ import annotations
 
 from ...activitypub.actor_docs import actor_of
 from ...activitypub.events import RSVP_TYPES
 from ...activitypub.vocab import id_of, type_in
-from ...service.conversations import Refused, receive_reaction
+from ...service.conversations import Refused, receive_reaction, receive_undelete
 from ...service.events import receive_rsvp
 from ...service.membership import get_group_by_url, receive_unfollow
 from ...service.remote_moderation import (
@@ -68,6 +68,6 @@ async def _undo_moderation(ctx: InboundContext, kind: str, inner: dict) -> None:
         elif await is_moderation_of(inner):
             await receive_restore(ctx.settings, undo)
         else:
-            raise Refused(f"Undo of {inner.get('type')!r} is not handled")
+            await receive_undelete(ctx.settings, undo)
     except Refused as refusal:
         raise Ignored(str(refusal)) from None
