@@ -114,7 +114,9 @@ async def receive_flag(settings: Settings, flag: dict[str, Any]) -> Report:
         reason=report.reason,
     )
     if report.forward:
-        await forward_report(settings, group, report, [p.ap_id for p in posts])
+        # In the reporter's order: the database returns the posts in its index's order.
+        reported = list(dict.fromkeys(o for o in objects if o in known))
+        await forward_report(settings, group, report, reported)
     return report
 
 
