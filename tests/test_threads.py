@@ -425,6 +425,46 @@ async def test_a_like_whose_post_never_comes_is_dropped_after_the_wait(world: Wo
     assert row.error.startswith("ignored: gave up waiting: ")
 
 
+# -- other kinds of posts --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "media"),
+    [("Audio", ("audio/mpeg", "take.mp3")), ("Document", ("application/pdf", "chart.pdf"))],
+)
+async def test_audio_and_document_posts_are_announced_like_notes(
+    world: World, kind: str, media: tuple[str, str]
+):
+    """A Funkwhale-style Audio and a Document posted to the group reach every member as a
+    post does: wrapped for Lemmy, boosted for Mastodon (which shows them), and listed in
+    the group's outbox and its thread."""
+    media_type, name = media
+    post = note(
+        world.alice, "alice", type=kind, name=f"A {kind.lower()}", content="<p>listen</p>",
+        cc=[world.group_url],
+        tag=[{"type": "Mention", "href": world.group_url, "name": "@jazz"}],
+        url=[{"type": "Link", "mediaType": media_type, "href": world.alice.url(f"/{name}")}],
+        attachment=[{"type": "Document", "mediaType": media_type,
+                     "url": world.alice.url(f"/{name}")}],
+    )
+    create = create_of(world.alice, "alice", post)
+    await send(world.alice, "alice", world.server, create)
+    announce = await world.lemmy.wait_for(wrapped(create["id"]), timeout=WAIT)
+    assert announce.verified is True and announce.json["object"] == create
+    boost = await world.carol.wait_for(
+        lambda p: (p.json or {}).get("type") == "Announce"
+        and (p.json or {}).get("object") == post["id"],
+        timeout=WAIT,
+    )
+    assert boost.verified is True
+    row = await StoredObject.get(ap_id=post["id"])
+    assert row.type == kind and row.thread_id == row.id
+    assert (await wait_handled(create["id"])).error is None
+    _, outbox = await get_json(world.group_url + "/outbox")
+    assert announce.json["id"] in [item["id"] for item in outbox["orderedItems"]]
+    assert await every_item(f"{world.group_url}/threads/{row.id}") == [post["id"]]
+
+
 # -- polls -----------------------------------------------------------------------------------
 
 

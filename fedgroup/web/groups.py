@@ -13,6 +13,7 @@ from ..activitypub.actors import (
     retiring_group_document,
     tombstone_document,
 )
+from ..activitypub.featured import featured_item
 from ..app_keys import SETTINGS
 from ..service import threads
 from ..service.moderators import list_moderators
@@ -135,17 +136,19 @@ def _page_number(request: web.Request) -> int | None:
 
 @routes.get("/groups/{name}/featured")
 async def featured(request: web.Request) -> web.Response:
-    """Pinned posts, embedded as their authors' servers serve them (as Lemmy's featured
-    collection holds its Pages): a new member's server reads them from the actor's
-    `featured`. Only public posts are listed, except to a members-only group's members."""
+    """Pinned posts, embedded as Pages Lemmy parses (activitypub.featured: one it could not
+    parse would void the whole collection there): a new member's server reads them from the
+    actor's `featured`. Only public posts are listed, except to a members-only group's
+    members."""
     group = await _readable_group(request)
     urls = group_urls(request.app[SETTINGS].base_url, group.name)
     members_only = group.visibility == Visibility.MEMBERS_ONLY
-    items = [
-        {k: v for k, v in post.document.items() if k != "@context"}
+    listed = [
+        featured_item(post.document, post.attributed_to)
         for post in await pinned_posts(group)
         if members_only or is_public_post(post)
     ]
+    items = [item for item in listed if item is not None]
     return activity_response(ordered_collection(urls.featured, len(items), items=items))
 
 

@@ -7,6 +7,8 @@ activity embedded in the Announce and checks its audience is the announcing grou
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -138,6 +140,22 @@ def mastodon_deletes_account(post: ReceivedPost) -> bool:
     )
 
 
+def _lemmy_collection_items(
+    collection: dict[str, Any], community: dict[str, Any], kind: str
+) -> list[Any]:
+    """The `orderedItems` of a community's collection Lemmy deserializes as `kind`
+    (GroupOutbox, GroupFeatured): an OrderedCollection with `id` on the community's domain,
+    an integer `totalItems` and the items inline (it never pages); ValueError if not."""
+    if collection.get("type") != "OrderedCollection" or _host(collection.get("id")) != _host(
+        community.get("id")
+    ):
+        raise ValueError(f"not a {kind} of this community")
+    total, items = collection.get("totalItems"), collection.get("orderedItems")
+    if not isinstance(total, int) or not isinstance(items, list):
+        raise ValueError(f"a {kind} needs totalItems and orderedItems")
+    return items
+
+
 _LEMMY_PAGE_TYPES = frozenset({"Page", "Article", "Note", "Video", "Event"})
 
 
@@ -152,13 +170,7 @@ def lemmy_outbox_posts(outbox: dict[str, Any], community: dict[str, Any]) -> lis
     (anything else, a comment or a vote, is skipped), by an actor on the object's domain,
     naming the community, addressed as the community's visibility requires.
     """
-    if outbox.get("type") != "OrderedCollection" or _host(outbox.get("id")) != _host(
-        community.get("id")
-    ):
-        raise ValueError("not a GroupOutbox of this community")
-    total, items = outbox.get("totalItems"), outbox.get("orderedItems")
-    if not isinstance(total, int) or not isinstance(items, list):
-        raise ValueError("a GroupOutbox needs totalItems and orderedItems")
+    items = _lemmy_collection_items(outbox, community, "GroupOutbox")
     posts = []
     for announce in items[:10]:
         if not isinstance(announce, dict) or announce.get("type") != "Announce":
@@ -185,6 +197,102 @@ def lemmy_outbox_posts(outbox: dict[str, Any], community: dict[str, Any]) -> lis
             continue
         posts.append(page)
     return posts
+
+
+_LEMMY_ATTACHMENT_URL = {"Link": "href", "Image": "url", "Document": "url"}
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+LEMMY_FETCH_LIMIT_MAX = 50
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and _URL.fullmatch(value) is not None
+
+
+def lemmy_page_refusal(doc: Any) -> str | None:
+    """Why Lemmy's `Page` deserializer (crates/apub objects protocol/page.rs) refuses this
+    document, or None if it takes it. Unknown fields are ignored; these are its rules."""
+    if not isinstance(doc, dict):
+        return "not an object"
+    if doc.get("type") not in _LEMMY_PAGE_TYPES:
+        return f"type {doc.get('type')!r} is not a PageType"
+    if not _is_url(doc.get("id")):
+        return "no id"
+    author = doc.get("attributedTo")
+    peertube = isinstance(author, list) and all(
+        isinstance(a, dict) and a.get("type") in ("Person", "Group") and _is_url(a.get("id"))
+        for a in author
+    )
+    if not (_is_url(author) or peertube):
+        return "attributedTo is neither a URL nor PeerTube's list"
+    if doc.get("inReplyTo") is not None:
+        return "inReplyTo: a comment, not a post"
+    for field in ("to", "cc"):
+        if not all(_is_url(a) for a in as_list(doc.get(field))):
+            return f"{field} holds something that is not a URL"
+    for field in ("name", "content", "context"):
+        if doc.get(field) is not None and not isinstance(doc[field], str):
+            return f"{field} is not a string"
+    if doc.get("mediaType") not in (None, "text/html", "text/markdown"):
+        return "mediaType is neither text/html nor text/markdown"
+    if doc.get("sensitive") not in (None, True, False):
+        return "sensitive is not a boolean"
+    for field in ("published", "updated"):
+        value = doc.get(field)
+        if value is not None and not (isinstance(value, str) and _RFC3339.fullmatch(value)):
+            return f"{field} is not an RFC 3339 time"
+    if doc.get("audience") is not None and not _is_url(doc["audience"]):
+        return "audience is not a URL"
+    attachments = doc.get("attachment", [])
+    if not isinstance(attachments, list):
+        return "attachment is not a list"
+    for item in attachments:
+        key = _LEMMY_ATTACHMENT_URL.get(item.get("type")) if isinstance(item, dict) else None
+        if key is None or not _is_url(item.get(key)):
+            return "an attachment is not a Link, Image or Document with one URL"
+    image = doc.get("image")
+    if image is not None and not (
+        isinstance(image, dict) and image.get("type") == "Image" and _is_url(image.get("url"))
+    ):
+        return "image is not an Image with one URL"
+    return None
+
+
+async def lemmy_featured_posts(
+    featured: dict[str, Any],
+    community: dict[str, Any],
+    fetch: Callable[[str], Awaitable[dict[str, Any] | None]],
+) -> list[dict[str, Any]]:
+    """The posts a Lemmy server pins in a community when it reads its `featured`, in order.
+
+    As Lemmy's reader does (crates/apub community_featured.rs): the document must
+    deserialize as its GroupFeatured, an OrderedCollection with `id` on the community's
+    domain, an integer `totalItems` and `orderedItems` inline, every one a `Page`: a single
+    item that is not fails the whole collection (ValueError says which). Of the first 50,
+    each is fetched by id from its origin (`fetch`) and pinned if what comes back is a Page
+    of this community (named in `to`/`cc`; `audience`, if given, the community), by an
+    author on the post's domain, addressed Public as a public community's posts must be; a
+    failed fetch or parse is skipped.
+    """
+    items = _lemmy_collection_items(featured, community, "GroupFeatured")
+    for item in items:
+        if (why := lemmy_page_refusal(item)) is not None:
+            raise ValueError(f"featured item {id_of(item)} is not a Page: {why}")
+    pinned = []
+    for item in items[:LEMMY_FETCH_LIMIT_MAX]:
+        page = await fetch(item["id"])
+        if page is None or page.get("id") != item["id"] or lemmy_page_refusal(page):
+            continue
+        if community["id"] not in {a for a in as_list(page.get("to")) + as_list(page.get("cc"))}:
+            continue
+        if page.get("audience") not in (None, community["id"]):
+            continue
+        if _host(page.get("attributedTo")) != _host(page["id"]):
+            continue
+        if not _lemmy_visibility_ok(page, community, with_cc=True):
+            continue
+        pinned.append(page)
+    return pinned
 
 
 def lemmy_mod_action(
