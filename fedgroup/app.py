@@ -55,6 +55,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     runtime = Runtime(instance_key=key, fetcher=fetcher)
     app[RUNTIME] = runtime
     app[FOLLOW_ROUTER] = FollowRouter(fetcher, timeout=settings.join_lookup_timeout)
+    runtime.start("inbox-writer", runtime.inbox_writer.run)
     runtime.start("inbound", lambda: run_inbound_worker(settings, fetcher, runtime.inbound_ready))
     runtime.start("delivery", delivery_worker(settings, app[HTTP_CLIENT], key).run)
     runtime.start("housekeeping", lambda: run_housekeeping(settings))

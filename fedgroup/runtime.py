@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .activitypub.signed_fetch import Fetcher
+from .pipeline.group_commit import InboxWriter
 from .storage.models import ServerKey
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ class Runtime:
     instance_key: ServerKey
     fetcher: Fetcher
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    inbox_writer: InboxWriter = field(default_factory=InboxWriter)
     inbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
     outbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
 

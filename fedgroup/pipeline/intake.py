@@ -16,8 +16,9 @@ Each step below is one function, run in this order; each refuses with an `InboxR
 6. `trusted_document`: when the signer is not the actor (inbox forwarding), the activity is
    believed only with a verifying embedded LD signature or FEP-8b32 proof by the actor, or
    as fetched from its origin. 401.
-7. `store_inbound`: stored, deduplicated on id; only then do we answer 202. A crash after
-   that loses nothing, because the inbound worker picks stored rows up.
+7. `store_inbound`: stored by group commit (`pipeline.group_commit`), deduplicated on id;
+   only after that commit do we answer 202. A crash after that loses nothing, because the
+   inbound worker picks stored rows up. A row the database refused gets a 503 (try later).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from tortoise.exceptions import IntegrityError
 
 from ..activitypub import ldsig, ldworker, proof
 from ..activitypub.actor_docs import actor_of
@@ -44,7 +44,7 @@ from ..service.actors import ActorLookupError, ResolvedKey, remember_key, resolv
 from ..service.instances import learn_scheme_from_inbound, mark_alive
 from ..service.policies import host_is_suspended
 from ..service.signatures import UnverifiedSignature, read_signature, verified_signer
-from ..storage.models import Activity, Group
+from .group_commit import InboundRow, InboxWriter, StoreFailed
 from .handlers import HANDLERS
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,8 @@ async def receive_activity(
     url: str,
     headers: Mapping[str, str],
     body: bytes,
-    group: Group | None,
+    group_id: int | None,
+    writer: InboxWriter,
 ) -> InboxResult:
     """Verify and store one inbound activity; raises InboxRefusal for anything refused."""
     doc = parse_activity(body, json_limits(settings))
@@ -235,7 +236,7 @@ async def receive_activity(
             return InboxResult(stored=False, activity_id=doc["id"])
         raise
     doc = await trusted_document(fetcher, doc, actor, signer, ld_limits(settings))
-    result = await store_inbound(doc, group)
+    result = await store_inbound(writer, doc, group_id)
     # Whatever a server sends us proves it is up: deliveries to it resume at once.
     signer_instance = authority_or_none(signer) or ""
     await mark_alive(signer_instance)
@@ -247,22 +248,24 @@ def _is_self_delete(doc: dict[str, Any], actor: str) -> bool:
     return has_type(doc, "Delete") and id_of(doc.get("object")) == actor
 
 
-async def store_inbound(doc: dict[str, Any], group: Group | None) -> InboxResult:
+async def store_inbound(
+    writer: InboxWriter, doc: dict[str, Any], group_id: int | None
+) -> InboxResult:
     """Store a verified activity for the inbound worker, once per id.
 
     Its type is the one we handle among the types it lists (`type` is a set in JSON-LD).
     """
     kind = type_in(doc, HANDLERS) or next(iter(types_of(doc)), "")
+    row = InboundRow(
+        ap_id=doc["id"],
+        type=kind[:32],
+        actor=actor_of(doc) or "",
+        object_id=(id_of(doc.get("object")) or "")[:2048] or None,
+        group_id=group_id,
+        payload=doc,
+    )
     try:
-        await Activity.create(
-            ap_id=doc["id"],
-            type=kind[:32],
-            actor=actor_of(doc) or "",
-            object_id=(id_of(doc.get("object")) or "")[:2048] or None,
-            inbound=True,
-            group=group,
-            payload=doc,
-        )
-    except IntegrityError:
-        return InboxResult(stored=False, duplicate=True, activity_id=doc["id"])
-    return InboxResult(stored=True, activity_id=doc["id"])
+        stored = await writer.store(row)
+    except StoreFailed as exc:
+        raise InboxRefusal(503, f"not stored, try again later ({exc})") from None
+    return InboxResult(stored=stored, duplicate=not stored, activity_id=doc["id"])

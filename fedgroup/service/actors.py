@@ -18,7 +18,7 @@ remote server can rotate keys without us refusing its traffic for long.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urldefrag
 
@@ -36,9 +36,16 @@ from ..activitypub.fetch import FetchError
 from ..activitypub.hosts import same_origin
 from ..activitypub.httpsig import PublicKey, load_public_key
 from ..activitypub.signed_fetch import Fetcher
+from ..caching import BoundedCache
 from ..storage.models import RemoteActor, RemoteKey
 
 log = logging.getLogger(__name__)
+
+#: Verified keys, parsed, by key id: the inbox checks most signatures without reading the
+#: database or parsing a PEM. A key that stops verifying is refetched (rotation), and a
+#: deleted actor's keys are dropped; the TTL bounds how long a key pruned or changed by
+#: another process is still believed here.
+KEYS: BoundedCache[str, ResolvedKey] = BoundedCache("keys", max_entries=10_000, ttl=3600.0)
 
 
 class ActorLookupError(Exception):
@@ -181,11 +188,18 @@ async def resolve_key(
 ) -> list[ResolvedKey]:
     """The public keys a signature naming `key_id` may have been made with (usually one),
     each with the actor that owns it. Nothing is stored: see `remember_key`."""
+    if not refresh:
+        known = KEYS.get(key_id)
+        if known is not None:
+            return [known]
     row = None if refresh else await RemoteKey.get_or_none(key_id=key_id)
     if row is None:
         return await _fetch_key(fetcher, key_id)
-    cached = KeyMaterial(key_id=row.key_id, owner=row.owner, public=row.public_key)
-    return [_resolved(key_id, cached, None)]
+    cached = _resolved(
+        key_id, KeyMaterial(key_id=row.key_id, owner=row.owner, public=row.public_key), None
+    )
+    KEYS.put(key_id, cached)
+    return [cached]
 
 
 async def remember_key(key: ResolvedKey) -> None:
@@ -196,9 +210,11 @@ async def remember_key(key: ResolvedKey) -> None:
     await _store_key(
         key.key_id, KeyMaterial(key_id=key.key_id, owner=key.owner, public=key.material)
     )
+    KEYS.put(key.key_id, replace(key, from_cache=True, fetched=None))
 
 
 async def forget_actor(url: str) -> None:
     """Drop a deleted actor's cached document and keys."""
     await RemoteKey.filter(owner=url).delete()
     await RemoteActor.filter(url=url).delete()
+    KEYS.discard_where(lambda key: key.owner == url)

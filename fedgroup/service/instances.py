@@ -13,10 +13,27 @@ from datetime import UTC, datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
+from ..caching import BoundedCache
 from ..config import Settings
 from ..storage.models import Delivery, DeliveryState, Instance
 
 PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
+
+#: The hosts currently failing, read at most every few seconds: the inbox asks for every
+#: request whether its sender had been failing, and almost never has it. One entry (the set).
+#: A host another process marked failing since the last read is cleared on its next request
+#: after the TTL, or by the delivery worker's probe.
+_FAILING: BoundedCache[str, set[str]] = BoundedCache("failing_hosts", max_entries=1, ttl=5.0)
+
+
+async def _failing_hosts() -> set[str]:
+    hosts = _FAILING.get("all")
+    if hosts is None:
+        hosts = set(
+            await Instance.filter(first_failure_at__isnull=False).values_list("host", flat=True)
+        )
+        _FAILING.put("all", hosts)
+    return hosts
 
 
 def utc_now() -> datetime:
@@ -56,9 +73,13 @@ async def make_host_due(
 async def mark_alive(host: str, *, now: datetime | None = None) -> bool:
     """`host` just spoke to us: forget its failures and send what we owe it now.
 
-    Cheap when nothing was wrong (one UPDATE matching no row), so the inbox may call it for
-    every request. Returns True when the host had been failing.
+    Free when nothing was wrong (the failing hosts are known in memory, see `_FAILING`), so
+    the inbox may call it for every request. Returns True when the host had been failing.
     """
+    failing = await _failing_hosts()
+    if host not in failing:
+        return False
+    failing.discard(host)
     now = now or utc_now()
     cleared = await Instance.filter(host=host, first_failure_at__isnull=False).update(
         first_failure_at=None, unreachable_since=None
@@ -98,6 +119,7 @@ async def record_failure(
     await Instance.filter(id=instance.id, first_failure_at__isnull=True).update(
         first_failure_at=now
     )
+    (await _failing_hosts()).add(host)
     await Instance.filter(
         id=instance.id,
         unreachable_since__isnull=True,
@@ -147,7 +169,14 @@ class InstanceLiveness:
 async def learn_scheme_from_inbound(host: str, scheme: str) -> None:
     """A peer signed to us with RFC 9421, so it speaks it: sign to it that way too, unless
     a delivery already taught us what it accepts."""
-    if scheme != "rfc9421":
+    if scheme != "rfc9421" or _SPEAKS_RFC9421.get(host):
         return
     await _instance(host)
     await Instance.filter(host=host, signature_scheme__isnull=True).update(signature_scheme=scheme)
+    _SPEAKS_RFC9421.put(host, True)
+
+
+#: Hosts already recorded as signing with RFC 9421, so each of their requests costs nothing.
+_SPEAKS_RFC9421: BoundedCache[str, bool] = BoundedCache(
+    "rfc9421_hosts", max_entries=10_000, ttl=3600.0
+)

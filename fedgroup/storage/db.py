@@ -20,6 +20,8 @@ from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api.migrate import migrate
 
+from .. import caching
+
 APP_LABEL = "models"
 MODELS_MODULE = "fedgroup.storage.models"
 MIGRATIONS_MODULE = "fedgroup.storage.migrations"
@@ -142,6 +144,8 @@ async def open_database(database_url: str, *, run_migrations: bool = True) -> No
     # Tortoise caches statements per connection name in the dialect it first saw; a process
     # that opens SQLite and then PostgreSQL (tests, migration tools) must not reuse them.
     EXECUTOR_CACHE.clear()
+    # Nothing read from another database may be believed about this one.
+    caching.clear_all()
     config = tortoise_config(database_url)
     try:
         if run_migrations:

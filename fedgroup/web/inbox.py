@@ -24,15 +24,17 @@ async def _receive(request: web.Request, group: Group | None) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return json_error(413, "activity too large")
+    runtime = request.app[RUNTIME]
     try:
         result = await receive_activity(
-            request.app[RUNTIME].fetcher,
+            runtime.fetcher,
             settings,
             method=request.method,
             url=str(request.url),
             headers=request.headers,
             body=body,
-            group=group,
+            group_id=group.id if group is not None else None,
+            writer=runtime.inbox_writer,
         )
     except InboxRefusal as refusal:
         log.info(
@@ -44,7 +46,7 @@ async def _receive(request: web.Request, group: Group | None) -> web.Response:
         )
         return json_error(refusal.status, refusal.reason)
     if result.stored:
-        request.app[RUNTIME].inbound_ready.set()
+        runtime.inbound_ready.set()
     return web.json_response(
         {"status": "duplicate" if result.duplicate else "accepted"}, status=202
     )
