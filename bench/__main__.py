@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import fanout, inbox, signatures
+from . import fanout, inbox, ingest, signatures
 from .report import Figure, machine
 
 
@@ -22,6 +22,7 @@ class Benchmark:
 BENCHMARKS: dict[str, Benchmark] = {
     "signatures": Benchmark(signatures.run, signatures.DEFAULT_COUNT),
     "inbox": Benchmark(inbox.run, inbox.DEFAULT_COUNT),
+    "ingest": Benchmark(ingest.run, ingest.DEFAULT_COUNT),
     "fanout": Benchmark(fanout.run, fanout.DEFAULT_COUNT),
     "fanout-hung": Benchmark(fanout.run_hung, fanout.HUNG_DEFAULT_COUNT, by_default=False),
 }

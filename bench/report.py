@@ -51,7 +51,8 @@ class Figure:
         if self.latencies:
             p50 = percentile(self.latencies, 0.50) * 1000
             p95 = percentile(self.latencies, 0.95) * 1000
-            parts.append(f"p50 {p50:.2f} ms p95 {p95:.2f} ms")
+            p99 = percentile(self.latencies, 0.99) * 1000
+            parts.append(f"p50 {p50:.2f} ms p95 {p95:.2f} ms p99 {p99:.2f} ms")
         if self.note:
             parts.append(self.note)
         parts.append(machine())

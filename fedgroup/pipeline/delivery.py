@@ -45,14 +45,45 @@ from ..activitypub.hosts import host_or_none
 from ..activitypub.httpsig import Scheme, is_signature_rejection, sign_request
 from ..activitypub.keys import load_private_key
 from ..activitypub.netguard import ForbiddenAddress, UnsafeURL, check_url
+from ..caching import BoundedCache
 from ..config import Settings
 from ..service.instances import InstanceLiveness
 from ..service.lifecycle import delivery_settled, retired_signing_key
 from ..service.outbound import DeliveryNotifier, delivery_notifier
 from ..service.policies import load_policies
 from ..storage.models import Activity, Delivery, DeliveryState, Group, ServerKey
+from .write_batch import CommitBatcher
 
 log = logging.getLogger(__name__)
+
+#: Outbound activities as sent: the row and its serialized body, by activity id, so an
+#: activity going to a thousand inboxes is read and serialized once. An outbound payload is
+#: not changed once queued (queuing the same id again keeps the stored one).
+_SENDABLE: BoundedCache[int, tuple[Activity, bytes]] = BoundedCache(
+    "outbound_bodies", max_entries=256, ttl=600.0
+)
+#: Our private keys, parsed, by their PEM: a key is parsed once, not per signature; a
+#: rotated key has another PEM, so it is used at once.
+_PARSED_KEYS: BoundedCache[str, object] = BoundedCache("private_keys", max_entries=64, ttl=3600.0)
+
+
+def _parsed(private_pem: str) -> object:
+    key = _PARSED_KEYS.get(private_pem)
+    if key is None:
+        key = load_private_key(private_pem)
+        _PARSED_KEYS.put(private_pem, key)
+    return key
+
+
+async def _sendable(activity_id: int) -> tuple[Activity, bytes] | None:
+    known = _SENDABLE.get(activity_id)
+    if known is None:
+        activity = await Activity.get_or_none(id=activity_id)
+        if activity is None:
+            return None
+        known = (activity, json.dumps(activity.payload, ensure_ascii=False).encode("utf-8"))
+        _SENDABLE.put(activity_id, known)
+    return known
 
 PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
 ACTIVITY_JSON = "application/activity+json"
@@ -159,12 +190,17 @@ async def claim_due_deliveries(
                     Delivery.filter(id__in=picked).using_db(connection).update(claimed_until=until)
                 )
         return picked
-    claimed = []
-    for row_id in pick(await query.values_list("id", "host")):
-        # The condition is re-checked by the UPDATE itself: only one claimer can win a row.
-        if await Delivery.filter(_claimable(now), id=row_id).update(claimed_until=until):
-            claimed.append(row_id)
-    return claimed
+    picked = pick(await query.values_list("id", "host"))
+    if not picked:
+        return []
+    # One UPDATE for all: the condition is re-checked by it, so a row another claimer took
+    # meanwhile is not taken again; those it did take carry our lease's exact time.
+    taken = await Delivery.filter(_claimable(now), id__in=picked).update(claimed_until=until)
+    if taken == len(picked):
+        return picked
+    return list(
+        await Delivery.filter(id__in=picked, claimed_until=until).values_list("id", flat=True)
+    )
 
 
 async def fail_expired_deliveries(*, now: datetime, give_up_after: float) -> int:
@@ -214,6 +250,8 @@ class DeliveryWorker:
     ) -> None:
         self.settings = settings
         self.on_settled = on_settled
+        # Outcomes of sends share commits: one disk flush for many deliveries.
+        self.writes = CommitBatcher()
         self.session = session
         self.key_for = key_for
         self.liveness = liveness
@@ -254,6 +292,7 @@ class DeliveryWorker:
         finally:
             self.notifier.unsubscribe(wake)
             await self._abandon_in_flight()
+            await self.writes.settle()
 
     async def run_once(self) -> int:
         """Send everything due now (as the caps allow, round after round) and wait for it;
@@ -368,22 +407,24 @@ class DeliveryWorker:
     async def attempt(self, delivery_id: int) -> None:
         """Send one claimed delivery (knocking twice if the signature is refused) and record
         what came of it."""
-        delivery = await Delivery.get_or_none(id=delivery_id).select_related("activity")
-        if delivery is None or delivery.state not in PENDING_STATES:
+        delivery = await Delivery.get_or_none(id=delivery_id)
+        activity_id: int | None = getattr(delivery, "activity_id", None)
+        sendable = None if activity_id is None else await _sendable(activity_id)
+        if delivery is None or sendable is None or delivery.state not in PENDING_STATES:
             return  # done meanwhile, or removed with its group
+        activity, body = sendable
+        delivery.activity = activity
         try:
             check_url(delivery.inbox, allow_private=self.settings.allow_private_network)
         except UnsafeURL as error:
             await self._drop(delivery, None, f"unsafe inbox: {error.reason}")
             return
-        activity = delivery.activity
         policies = await load_policies(self.settings)
         treatment = policies.treatment(host_or_none(delivery.host), activity.group_id)
         if treatment.suspended:
             # Nothing goes to a suspended server, also what was queued before it was.
             await self._drop(delivery, None, f"not delivered: {treatment.why}")
             return
-        body = json.dumps(activity.payload, ensure_ascii=False).encode("utf-8")
         key = await self.key_for(activity)
         if key is None:
             await self._drop(delivery, None, "the signing key was retired")
@@ -403,7 +444,7 @@ class DeliveryWorker:
             # on the second knock is a reason to come back, not to give up.
             if second.status is None or not is_signature_rejection(second.status, second.answer):
                 scheme, result = _other_scheme(scheme), second
-        await self._record(delivery, result, scheme)
+        await self.writes.write(lambda: self._record(delivery, result, scheme))
 
     async def _post(
         self, inbox: str, body: bytes, key_id: str, private_pem: str, scheme: Scheme
@@ -414,7 +455,7 @@ class DeliveryWorker:
             {"Content-Type": ACTIVITY_JSON},
             body,
             key_id=key_id,
-            private_key=load_private_key(private_pem),
+            private_key=_parsed(private_pem),  # type: ignore[arg-type]
             scheme=scheme,
         )
         try:

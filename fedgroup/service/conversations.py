@@ -85,17 +85,20 @@ def group_is_public(group: Group) -> bool:
 
 async def audience_of(group: Group) -> Audience:
     """Member inboxes (shared inbox per server), one shape per server, never two."""
-    rows = await Membership.filter(group=group, state=MembershipState.ACCEPTED).prefetch_related(
-        "actor"
+    # Plain tuples from one joined query: a post to a big group must not build a model (and
+    # parse the dates and documents) of every member and their actor.
+    rows = await Membership.filter(group=group, state=MembershipState.ACCEPTED).values_list(
+        "actor__host", "actor__shared_inbox", "actor__inbox"
     )
-    hosts = {m.actor.host for m in rows}
+    hosts = {host for host, _shared, _inbox in rows}
     software = (
-        {i.host: i.software for i in await Instance.filter(host__in=list(hosts))} if hosts else {}
+        dict(await Instance.filter(host__in=list(hosts)).values_list("host", "software"))
+        if hosts
+        else {}
     )
     shapes: dict[Shape, dict[str, None]] = defaultdict(dict)
-    for m in rows:
-        inbox = m.actor.shared_inbox or m.actor.inbox
-        shapes[shape_for(software.get(m.actor.host))][inbox] = None
+    for host, shared_inbox, inbox in rows:
+        shapes[shape_for(software.get(host))][shared_inbox or inbox] = None
     return Audience(wrapped=list(shapes[Shape.WRAPPED]), boost=list(shapes[Shape.BOOST]))
 
 

@@ -94,6 +94,8 @@ async def record_answer(
 ) -> None:
     """`host` answered a delivery with a non-5xx status (it is alive); when
     `signature_scheme` is given, that scheme's signature was accepted: use it next time."""
+    if host not in await _failing_hosts() and _ANSWERED.get(host) == (signature_scheme,):
+        return  # healthy, and recorded as such less than a minute ago
     now = now or utc_now()
     instance = await _instance(host)
     was_failing = instance.first_failure_at is not None
@@ -105,8 +107,18 @@ async def record_answer(
     if signature_scheme is not None:
         changes["signature_scheme"] = signature_scheme
     await Instance.filter(id=instance.id).update(**changes)
+    (await _failing_hosts()).discard(host)
+    _ANSWERED.put(host, (signature_scheme,))
     if was_failing:
         await make_host_due(host, now=now, only_host_failures=True)
+
+
+#: Hosts whose last answer was recorded less than a minute ago, with the signature scheme
+#: recorded: a busy healthy host's answers cost no write each (`last_success_at` is then at
+#: most a minute old).
+_ANSWERED: BoundedCache[str, tuple[str | None]] = BoundedCache(
+    "answered_hosts", max_entries=10_000, ttl=60.0
+)
 
 
 async def record_failure(

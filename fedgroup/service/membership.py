@@ -31,7 +31,7 @@ from ..storage.models import (
 from . import modlog
 from .errors import InvalidValue, NotFound
 from .ids import derived_id, new_activity_id
-from .outbound import queue_activity
+from .outbound import delivery_notifier, queue_activity
 from .policies import domain_covers, treatment_of
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ async def receive_follow(
         reject = builders.reject_follow(reject_id, group_url, follow)
         await _send(group, reject, actor.inbox)
         return FollowOutcome("rejected", "banned")
+    # The membership and the Accept that tells its server are one commit: both or neither.
     async with in_transaction():
         membership = await Membership.get_or_none(group=group, actor=actor)
         if membership is None:
@@ -109,12 +110,14 @@ async def receive_follow(
                 membership.state = MembershipState.ACCEPTED
                 changed.append("state")
             await membership.save(update_fields=changed)
+        if membership.state != MembershipState.PENDING:
+            accept_id = derived_id(settings, "accept", group.name, follow["id"])
+            accept = builders.accept_follow(accept_id, group_url, follow)
+            await _send(group, accept, actor.inbox)
     if membership.state == MembershipState.PENDING:
         log.info("follow of %s by %s awaits approval", group.name, actor.url)
         return FollowOutcome("pending")
-    accept_id = derived_id(settings, "accept", group.name, follow["id"])
-    accept = builders.accept_follow(accept_id, group_url, follow)
-    await _send(group, accept, actor.inbox)
+    delivery_notifier.notify()  # again, now that the Accept is committed (PostgreSQL)
     return FollowOutcome("accepted")
 
 
@@ -214,12 +217,15 @@ async def members(group: Group, *, pending: bool = False) -> list[Membership]:
 
 async def member_inboxes(group: Group, *, exclude_hosts: frozenset[str] = frozenset()) -> list[str]:
     """One inbox per member server: its shared inbox when it has one, deduplicated."""
+    rows = (
+        await Membership.filter(group=group, state=MembershipState.ACCEPTED)
+        .order_by("id")
+        .values_list("actor__host", "actor__shared_inbox", "actor__inbox")
+    )
     inboxes: dict[str, None] = {}
-    for membership in await members(group):
-        actor = membership.actor
-        if actor.host in exclude_hosts:
-            continue
-        inboxes[actor.shared_inbox or actor.inbox] = None
+    for host, shared_inbox, inbox in rows:
+        if host not in exclude_hosts:
+            inboxes[shared_inbox or inbox] = None
     return list(inboxes)
 
 
