@@ -93,9 +93,13 @@ async def _claim_batch(now: datetime, limit: int) -> list[Activity]:
     return rows
 
 
-def ordered_chains(rows: list[Activity]) -> list[list[Activity]]:
-    """Split rows (in arrival order) into chains: rows sharing an actor or an object, even
-    through other rows, end up in one chain, kept in arrival order."""
+def ordered_chains(rows: list[Activity], local_prefix: str) -> list[list[Activity]]:
+    """Split rows (in arrival order) into chains: rows sharing an actor or a remote object,
+    even through other rows, end up in one chain, kept in arrival order.
+
+    Our own objects (`local_prefix`: a group that many follow at once, its announces that
+    many like) join nothing: their order between different actors does not matter, and
+    joining on them would make one chain of a whole group's traffic."""
     parent: dict[str, str] = {}
 
     def root(key: str) -> str:
@@ -105,7 +109,8 @@ def ordered_chains(rows: list[Activity]) -> list[list[Activity]]:
         return key
 
     def keys(row: Activity) -> list[str]:
-        return ["a:" + row.actor] + (["o:" + row.object_id] if row.object_id else [])
+        remote_object = row.object_id and not row.object_id.startswith(local_prefix)
+        return ["a:" + row.actor] + (["o:" + row.object_id] if remote_object else [])
 
     for row in rows:
         first, *rest = keys(row)
@@ -205,7 +210,8 @@ async def process_due(settings: Settings, fetcher: Fetcher) -> int:
                     waiting = [row for row in waiting if _is_waiting(row)]
 
     try:
-        await asyncio.gather(*(run_chain(chain) for chain in ordered_chains(rows)))
+        chains = ordered_chains(rows, settings.url("/"))
+        await asyncio.gather(*(run_chain(chain) for chain in chains))
     finally:
         # Also when cancelled (shutdown): what finished is recorded; the rest keeps its
         # claim, released at the next start.
