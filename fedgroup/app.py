@@ -15,6 +15,7 @@ from .pipeline.delivery import delivery_worker
 from .pipeline.inbound import run_inbound_worker
 from .pipeline.intake import json_limits, ld_limits
 from .runtime import Runtime
+from .service.cache_epochs import watch_epochs
 from .service.housekeeping import run_housekeeping
 from .service.instance import ensure_instance_key, instance_fetcher, user_agent
 from .service.joining import FollowRouter
@@ -56,6 +57,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[RUNTIME] = runtime
     app[FOLLOW_ROUTER] = FollowRouter(fetcher, timeout=settings.join_lookup_timeout)
     runtime.start("inbox-writer", runtime.inbox_writer.run)
+    runtime.start("cache-epochs", watch_epochs)
     runtime.start("inbound", lambda: run_inbound_worker(settings, fetcher, runtime.inbound_ready))
     runtime.start("delivery", delivery_worker(settings, app[HTTP_CLIENT], key).run)
     runtime.start("housekeeping", lambda: run_housekeeping(settings))

@@ -26,6 +26,7 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 from fedgroup.activitypub.hosts import canonical_host
 from fedgroup.config import DEFAULT_DATABASE_URL, Settings
 from fedgroup.policy import rule_for
+from fedgroup.service.cache_epochs import bump
 from fedgroup.service.policies import load_policies
 from fedgroup.storage.db import (
     APP_LABEL,
@@ -36,6 +37,7 @@ from fedgroup.storage.db import (
 )
 from fedgroup.storage.models import (
     Ban,
+    CacheEpoch,
     Delivery,
     DomainAllow,
     DomainPolicy,
@@ -426,6 +428,16 @@ async def check_domain_rules_from_0009() -> None:
     assert await DomainPolicy.filter(domain="bad.example").count() == 2
 
 
+async def check_cache_epochs_from_0010() -> None:
+    """0011 adds the cache epochs, empty (a server's first look clears everything anyway);
+    the rows from before are untouched and the CLI's bump works on the upgraded file."""
+    assert await CacheEpoch.all().count() == 0
+    assert (await Group.get(name="jazzpiano")).display_name == "Jazz piano"
+    await bump("domain_rules")
+    await bump("domain_rules")
+    assert (await CacheEpoch.get(name="domain_rules")).epoch == 2
+
+
 # Each earlier migration a database may still be at, with rows that exercise what follows it.
 UPGRADE_CASES = [
     pytest.param(UpgradeCase("0001_initial", ROWS_AT_0001), check_rows_from_0001, id="0001"),
@@ -469,6 +481,11 @@ UPGRADE_CASES = [
         UpgradeCase("0009_reports_and_published_modlog", ROWS_WITH_OLD_DOMAIN_RULES),
         check_domain_rules_from_0009,
         id="0010",
+    ),
+    pytest.param(
+        UpgradeCase("0010_domain_policies_as_mastodon", ROWS_AT_0001),
+        check_cache_epochs_from_0010,
+        id="0011",
     ),
 ]
 

@@ -22,6 +22,7 @@ from ..activitypub.webfinger_client import resolve_handle
 from ..config import Settings
 from ..storage.models import Ban, Group, Membership, MembershipState, StoredObject
 from . import modlog
+from .cache_epochs import DOMAIN_RULES, bump
 from .domain_policies import carry_out_suspension
 from .errors import InvalidValue, NotFound
 from .ids import new_activity_id
@@ -176,6 +177,7 @@ async def ban_domain(
         raise InvalidValue(f"{domain} is already banned{_where(group)}")
     ban = await Ban.create(group=group, domain=domain, reason=reason, expires_at=expires)
     if group is None:
+        await bump(DOMAIN_RULES)  # running servers refuse it within a second
         # A server-wide domain ban is a suspension by another name, carried out as one.
         await carry_out_suspension(domain, None)
     else:
@@ -212,6 +214,8 @@ async def unban(group: Group | None, who: str, *, by: str = modlog.ADMIN) -> Non
         deleted = await query.filter(domain=rule_domain(target)).delete()
     if not deleted:
         raise NotFound(f"no ban on {who}{_where(group)}")
+    if group is None:
+        await bump(DOMAIN_RULES)
     await modlog.record(modlog.ModAction.UNBAN, group=group, moderator=by, target=target)
 
 

@@ -23,6 +23,7 @@ from ..storage.models import (
     Membership,
 )
 from . import modlog
+from .cache_epochs import DOMAIN_RULES, bump
 from .errors import InvalidValue, NotFound
 from .policies import domain_covers, rule_domain
 
@@ -81,6 +82,7 @@ async def set_policy(
         row = await DomainPolicy.create(domain=domain, group=group, **values)
     else:
         await row.update_from_dict(values).save()
+    await bump(DOMAIN_RULES)  # running servers obey it within a second
     reason = "; ".join(p for p in (describe(row), row.public_comment) if p)
     await modlog.record(
         modlog.ModAction.SET_POLICY, group=group, moderator=by, target=domain, reason=reason
@@ -96,6 +98,7 @@ async def clear_policy(domain: str, *, group: Group | None = None, by: str = mod
     if not await DomainPolicy.filter(domain=canonical, group=group).delete():
         where = f" in {group.name}" if group is not None else " on this server"
         raise NotFound(f"no policy for {canonical}{where}")
+    await bump(DOMAIN_RULES)
     await modlog.record(modlog.ModAction.CLEAR_POLICY, group=group, moderator=by, target=canonical)
 
 
@@ -112,6 +115,7 @@ async def allow_domain(domain: str, comment: str = "", *, by: str = modlog.ADMIN
     if await DomainAllow.exists(domain=canonical):
         raise InvalidValue(f"{canonical} is already on the allow list")
     row = await DomainAllow.create(domain=canonical, comment=comment.strip())
+    await bump(DOMAIN_RULES)
     await modlog.record(
         modlog.ModAction.SET_POLICY, group=None, moderator=by, target=canonical, reason="allow"
     )
@@ -123,6 +127,7 @@ async def disallow_domain(domain: str, *, by: str = modlog.ADMIN) -> None:
     canonical = rule_domain(domain)
     if not await DomainAllow.filter(domain=canonical).delete():
         raise NotFound(f"{canonical} is not on the allow list")
+    await bump(DOMAIN_RULES)
     await modlog.record(
         modlog.ModAction.CLEAR_POLICY, group=None, moderator=by, target=canonical, reason="allow"
     )

@@ -11,34 +11,60 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.signals import post_delete, post_save
 
+from .. import caching
 from ..activitypub.hosts import InvalidHost, canonical_host, host_or_none
+from ..caching import BoundedCache
 from ..config import Settings
 from ..policy import DomainRule, Policies, Severity, Treatment, covers
 from ..storage.models import Ban, DomainAllow, DomainPolicy, Group
+from .cache_epochs import DOMAIN_RULES
 from .errors import InvalidValue
+
+#: The server's rules, read once for every request instead of on each (by allow-list mode,
+#: a setting). Cleared by `cache_epochs.bump(DOMAIN_RULES)` (here at once and, within a
+#: second, in every server process), when a row of them is saved or deleted in this
+#: process, and at the next ban's expiry.
+_POLICIES: BoundedCache[bool, Policies] = BoundedCache(DOMAIN_RULES, max_entries=2, ttl=300.0)
 
 
 async def load_policies(settings: Settings) -> Policies:
     """Every domain rule of the server, as plain values (see the module's docstring)."""
+    cached = _POLICIES.get(settings.allowlist_mode)
+    if cached is not None:
+        return cached
+    now = datetime.now(UTC)
     rules = [
         (p.domain, Severity(p.severity), p.reject_media, p.reject_reports, p.group_id)
         for p in await DomainPolicy.all()
     ]
-    live = Q(expires_at__isnull=True) | Q(expires_at__gt=datetime.now(UTC))
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    expiries = []
     for ban in await Ban.filter(live, group_id=None, domain__isnull=False):
         rules.append((ban.domain or "", Severity.SUSPEND, False, False, None))
+        if ban.expires_at is not None:
+            expiries.append((ban.expires_at - now).total_seconds())
     allowed = await DomainAllow.all().values_list("domain", flat=True)
     # Stored canonical (migrations 0003, 0010); a row that names no host is no rule at all.
-    return Policies(
+    policies = Policies(
         rules=tuple(
             DomainRule(host, *rest) for domain, *rest in rules if (host := host_or_none(domain))
         ),
         allowed=tuple(host for domain in allowed if (host := host_or_none(str(domain)))),
         allowlist_mode=settings.allowlist_mode,
     )
+    _POLICIES.put(settings.allowlist_mode, policies, valid_for=min(expiries, default=None))
+    return policies
+
+
+@post_save(DomainPolicy, DomainAllow, Ban)
+@post_delete(DomainPolicy, DomainAllow, Ban)
+async def _rule_row_changed(*_args: Any, **_kwargs: Any) -> None:
+    caching.clear(DOMAIN_RULES)
 
 
 async def treatment_of(settings: Settings, host: str, group: Group | None = None) -> Treatment:

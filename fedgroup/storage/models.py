@@ -459,3 +459,15 @@ class Report(Model):
     class Meta:
         table = "reports"
         indexes = (("group_id", "state"),)
+
+
+class CacheEpoch(Model):
+    """A counter per in-memory cache (`fedgroup.caching`), bumped by whoever changes what
+    that cache holds: the server's other processes and the admin CLI share no memory, so a
+    server sees a change made elsewhere when it reads a new epoch (every second)."""
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    epoch = fields.IntField(default=0)
+
+    class Meta:
+        table = "cache_epochs"
