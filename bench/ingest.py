@@ -39,6 +39,7 @@ SERVERS = 10
 MEMBERS_PER_SERVER = 20
 CONNECTIONS = (10, 50, 200)
 DRAIN_TIMEOUT = 600.0
+SERVER_SETTINGS: dict[str, object] = {}
 
 
 def _signed(url: str, doc: dict[str, Any], key_id: str, private_key: Any) -> dict[str, Any]:
@@ -102,7 +103,7 @@ async def fedgroup_run(
     key_pem = generate_rsa_key_pair()
     private_key = load_private_key(key_pem[0])
     with tempfile.TemporaryDirectory(prefix="fedgroup-ingest-") as tmp:
-        async with CountingServers(addresses) as receivers, FedgroupServer(Path(tmp)) as server:
+        async with CountingServers(addresses) as receivers, FedgroupServer(Path(tmp), **SERVER_SETTINGS) as server:
             origins = [f"http://{a}:{receivers.port[a]}" for a in addresses]
             group = await server.create_group("jazz")
             placed = await insert_members(

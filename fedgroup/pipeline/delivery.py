@@ -89,6 +89,7 @@ PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
 ACTIVITY_JSON = "application/activity+json"
 _MAX_ANSWER_BYTES = 64 * 1024  # enough to see why a peer refused, and to keep the connection
 _MAX_ERROR_CHARS = 500
+LIVENESS_VIEW_AGE = 0.5  # seconds
 
 KeyFor = Callable[[Activity], Awaitable[tuple[str, str] | None]]
 """(key id, private key PEM) to sign an activity's deliveries with; None when the key is
@@ -252,6 +253,8 @@ class DeliveryWorker:
         self.on_settled = on_settled
         # Outcomes of sends share commits: one disk flush for many deliveries.
         self.writes = CommitBatcher()
+        self._view: tuple[set[str], set[str]] | None = None
+        self._view_at = 0.0
         self.session = session
         self.key_for = key_for
         self.liveness = liveness
@@ -309,8 +312,7 @@ class DeliveryWorker:
     async def start_due(self) -> int:
         """Claim due deliveries for the free slots and start sending them; returns how many."""
         started = 0
-        unreachable = await self.liveness.unreachable_hosts()
-        failing = await self.liveness.failing_hosts()
+        unreachable, failing = await self._liveness_view()
 
         def cap(host: str) -> int:
             # A host that is failing (or hanging until the timeout) gets one slot, so a few
@@ -341,14 +343,35 @@ class DeliveryWorker:
         )
         return started + await self._launch(probes)
 
+    async def _liveness_view(self) -> tuple[set[str], set[str]]:
+        """(unreachable, failing) hosts, read at most every `LIVENESS_VIEW_AGE` seconds: a
+        round starts whenever a send ends, and the view rarely changes between two. A host
+        whose state this worker changes is read again at once (`_liveness_changed`)."""
+        now = asyncio.get_running_loop().time()
+        if self._view is None or now - self._view_at > LIVENESS_VIEW_AGE:
+            self._view = (
+                await self.liveness.unreachable_hosts(),
+                await self.liveness.failing_hosts(),
+            )
+            self._view_at = now
+        return self._view
+
+    def _liveness_changed(self, host: str, *, failed: bool) -> None:
+        if self._view is None:
+            return
+        unreachable, failing = self._view
+        if failed != (host in unreachable or host in failing):
+            self._view = None
+
     async def _launch(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        rows = await Delivery.filter(id__in=ids).values_list("id", "host")
-        for delivery_id, host in rows:
-            task = asyncio.create_task(self._attempt_guarded(delivery_id), name=f"delivery-{host}")
-            self._in_flight[task] = (delivery_id, host)
-            self._per_host[host] += 1
+        # Whole rows, read once for the round: each send starts from its row, just claimed.
+        rows = await Delivery.filter(id__in=ids)
+        for row in rows:
+            task = asyncio.create_task(self._attempt_guarded(row), name=f"delivery-{row.host}")
+            self._in_flight[task] = (row.id, row.host)
+            self._per_host[row.host] += 1
             task.add_done_callback(self._finished)
         return len(rows)
 
@@ -395,19 +418,21 @@ class DeliveryWorker:
 
     # -- one attempt -------------------------------------------------------------------------
 
-    async def _attempt_guarded(self, delivery_id: int) -> None:
+    async def _attempt_guarded(self, claimed: Delivery) -> None:
         try:
-            await self.attempt(delivery_id)
+            await self.attempt(claimed)
         except asyncio.CancelledError:
             raise
         except Exception:
             # A bug of ours must not lose the delivery: its lease runs out and it is retried.
-            log.exception("delivery %s: attempt crashed", delivery_id)
+            log.exception("delivery %s: attempt crashed", claimed.id)
 
-    async def attempt(self, delivery_id: int) -> None:
-        """Send one claimed delivery (knocking twice if the signature is refused) and record
-        what came of it."""
-        delivery = await Delivery.get_or_none(id=delivery_id)
+    async def attempt(self, claimed: Delivery | int) -> None:
+        """Send one claimed delivery (its row as claimed, or its id) (knocking twice if the
+        signature is refused) and record what came of it."""
+        delivery = (
+            claimed if isinstance(claimed, Delivery) else await Delivery.get_or_none(id=claimed)
+        )
         activity_id: int | None = getattr(delivery, "activity_id", None)
         sendable = None if activity_id is None else await _sendable(activity_id)
         if delivery is None or sendable is None or delivery.state not in PENDING_STATES:
@@ -492,16 +517,19 @@ class DeliveryWorker:
         if outcome is Outcome.DELIVERED:
             await self._mark_delivered(delivery, status)
             await self.liveness.host_answered(host, signature_scheme=scheme)
+            self._liveness_changed(host, failed=False)
             return
         alive = host_answered(status)
         if alive:
             refused = is_signature_rejection(status, result.answer)
             await self.liveness.host_answered(host, signature_scheme=None if refused else scheme)
+            self._liveness_changed(host, failed=False)
         reason = f"HTTP {status}" + (f": {result.answer.strip()[:200]}" if result.answer else "")
         if outcome is Outcome.DROPPED:
             await self._drop(delivery, status, reason)
             if not alive:
                 await self.liveness.host_failed(host)
+                self._liveness_changed(host, failed=True)
         else:
             await self._retry(delivery, status, reason, result.retry_after, host_down=not alive)
 
@@ -572,6 +600,8 @@ class DeliveryWorker:
             await self._settled(delivery)
         else:
             await mine.update(state=DeliveryState.RETRYING, next_attempt_at=when, **common)
+        if host_down:
+            self._liveness_changed(delivery.host, failed=True)
         if host_down and await self.liveness.host_failed(delivery.host):
             # Park everything we owe this host (this delivery too) until the next probe; the
             # probe, or the host speaking to us, brings it all back.

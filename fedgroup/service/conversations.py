@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from ..activitypub import builders
 from ..activitypub.actor_docs import actor_of
 from ..activitypub.actors import group_urls
@@ -50,7 +52,7 @@ from .holding import hold_post
 from .ids import derived_id
 from .media_policy import as_shown
 from .membership import is_banned, is_moderator
-from .outbound import queue_activity
+from .outbound import delivery_notifier, ld_signed, queue_activity
 from .outcomes import Pending, Refused
 from .policies import treatment_of
 from .threads import POSTABLE_TYPES, Placement, post_type
@@ -305,13 +307,8 @@ async def announce_post(
         context=context,
     )
     # Queued even with no FEP-1b12 member: the outbox lists it, and its id is fetchable.
-    await queue_activity(wrapped, group=group, inboxes=audience.wrapped, public=public)
-    if public and post.announce_id is None:
-        post.announce_id = wrapped["id"]
-        await post.save(update_fields=["announce_id"])
-    if not audience.boost:
-        return
-    if public:
+    outgoing = [(wrapped, audience.wrapped, public)]
+    if audience.boost and public:
         boost = builders.announce_boost(
             _derived_id(settings, "boost", group, obj["id"]),
             urls.actor,
@@ -321,11 +318,23 @@ async def announce_post(
             _now(),
             context=context,
         )
-        await queue_activity(boost, group=group, inboxes=audience.boost)
-        return
-    note = await _group_quote_note(settings, group, activity, obj, post)
-    create = builders.create(_derived_id(settings, "create", group, obj["id"]), urls.actor, note)
-    await queue_activity(create, group=group, inboxes=audience.boost)
+        outgoing.append((boost, audience.boost, False))
+    elif audience.boost:
+        note = await _group_quote_note(settings, group, activity, obj, post)
+        create = builders.create(
+            _derived_id(settings, "create", group, obj["id"]), urls.actor, note
+        )
+        outgoing.append((create, audience.boost, False))
+    # Signed first (in the JSON-LD worker), then queued in one transaction: one commit for
+    # the post's announces, and no database lock held while a signature is made.
+    signed = [(await ld_signed(payload, group), inboxes, pub) for payload, inboxes, pub in outgoing]
+    async with in_transaction():
+        for payload, inboxes, pub in signed:
+            await queue_activity(payload, group=group, inboxes=inboxes, public=pub)
+        if public and post.announce_id is None:
+            post.announce_id = wrapped["id"]
+            await post.save(update_fields=["announce_id"])
+    delivery_notifier.notify()  # again, now that the transaction is committed (PostgreSQL)
 
 
 async def _group_quote_note(

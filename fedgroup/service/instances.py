@@ -106,6 +106,7 @@ async def record_answer(
     }
     if signature_scheme is not None:
         changes["signature_scheme"] = signature_scheme
+        _SCHEMES.put(host, (signature_scheme,))
     await Instance.filter(id=instance.id).update(**changes)
     (await _failing_hosts()).discard(host)
     _ANSWERED.put(host, (signature_scheme,))
@@ -147,10 +148,22 @@ async def unreachable_hosts() -> set[str]:
     return set(hosts)
 
 
+#: The signature scheme each host last accepted, so a delivery does not read it: it only
+#: decides which scheme is tried first (the other follows a refusal), so a scheme another
+#: process learned may be seen here up to the TTL later.
+_SCHEMES: BoundedCache[str, tuple[str | None]] = BoundedCache(
+    "signature_schemes", max_entries=10_000, ttl=300.0
+)
+
+
 async def signature_scheme(host: str) -> str | None:
     """The signature scheme `host` last accepted, if we learned one."""
-    scheme = await Instance.filter(host=host).values_list("signature_scheme", flat=True)
-    return scheme[0] if scheme else None
+    known = _SCHEMES.get(host)
+    if known is None:
+        scheme = await Instance.filter(host=host).values_list("signature_scheme", flat=True)
+        known = (scheme[0] if scheme else None,)
+        _SCHEMES.put(host, known)
+    return known[0]
 
 
 class InstanceLiveness:
@@ -186,6 +199,7 @@ async def learn_scheme_from_inbound(host: str, scheme: str) -> None:
     await _instance(host)
     await Instance.filter(host=host, signature_scheme__isnull=True).update(signature_scheme=scheme)
     _SPEAKS_RFC9421.put(host, True)
+    _SCHEMES.discard(host)  # read again: a delivery's answer may have taught us otherwise
 
 
 #: Hosts already recorded as signing with RFC 9421, so each of their requests costs nothing.

@@ -94,8 +94,8 @@ async def queue_activity(
     if actor is None:
         raise ValueError("an outbound activity needs an actor")
     targets = list(dict.fromkeys(inboxes))
-    if group is not None and activity_type in FORWARDABLE and "signature" not in payload:
-        payload = await _ld_signed(payload, group)
+    if group is not None:
+        payload = await ld_signed(payload, group)
     now = datetime.now(UTC)
     async with in_transaction() as connection:
         activity = await Activity.get_or_none(ap_id=ap_id).using_db(connection)
@@ -138,13 +138,18 @@ async def queue_activity(
     return activity
 
 
-async def _ld_signed(payload: dict[str, Any], group: Group) -> dict[str, Any]:
-    """The group's activity with an LD signature, so receivers can forward it (Mastodon
-    forwards a reply to a post's audience only when an embedded signature vouches for it).
-    Signed once here, not per delivery, and in a JSON-LD worker process within its time
-    budget (activitypub.ldworker): canonicalization never runs on the event loop."""
+async def ld_signed(payload: dict[str, Any], group: Group) -> dict[str, Any]:
+    """The group's forwardable activity with an LD signature, so receivers can forward it
+    (Mastodon forwards a reply to a post's audience only when an embedded signature vouches
+    for it); others, and one signed already, as they are. Signed once, not per delivery,
+    and in a JSON-LD worker process within its time budget (activitypub.ldworker):
+    canonicalization never runs on the event loop."""
     actor = _id_of(payload.get("actor")) or ""
-    if not actor.endswith(f"/groups/{group.name}"):
+    if (
+        payload.get("type") not in FORWARDABLE
+        or "signature" in payload
+        or not actor.endswith(f"/groups/{group.name}")
+    ):
         return payload
     try:
         return await ldworker.sign(
