@@ -39,6 +39,7 @@ SERVERS = 10
 MEMBERS_PER_SERVER = 20
 CONNECTIONS = (10, 50, 200)
 DRAIN_TIMEOUT = 600.0
+#: Settings of the server under test: none, the defaults an operator gets.
 SERVER_SETTINGS: dict[str, object] = {}
 
 
@@ -55,8 +56,15 @@ def _signed(url: str, doc: dict[str, Any], key_id: str, private_key: Any) -> dic
     return {"url": url, "headers": headers, "body": body.decode()}
 
 
+#: Where the posts come from: one address per remote server, as on the network (the server
+#: caps connections per address, 64 by default, which 200 connections from one would hit).
+SOURCES = [next_loopback_address() for _ in range(SERVERS)]
+
+
 async def _fire(requests: list[dict[str, Any]], clients: int) -> dict[str, Any]:
-    child = await start_child("load_client", {"requests": requests, "concurrency": clients})
+    child = await start_child(
+        "load_client", {"requests": requests, "concurrency": clients, "sources": SOURCES}
+    )
     try:
         return await child.next_message()
     finally:
@@ -103,7 +111,10 @@ async def fedgroup_run(
     key_pem = generate_rsa_key_pair()
     private_key = load_private_key(key_pem[0])
     with tempfile.TemporaryDirectory(prefix="fedgroup-ingest-") as tmp:
-        async with CountingServers(addresses) as receivers, FedgroupServer(Path(tmp), **SERVER_SETTINGS) as server:
+        async with (
+            CountingServers(addresses) as receivers,
+            FedgroupServer(Path(tmp), **SERVER_SETTINGS) as server,
+        ):
             origins = [f"http://{a}:{receivers.port[a]}" for a in addresses]
             group = await server.create_group("jazz")
             placed = await insert_members(

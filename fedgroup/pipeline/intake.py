@@ -42,7 +42,7 @@ from ..activitypub.vocab import has_type, http_url, id_of, type_in, types_of
 from ..config import Settings
 from ..service.actors import ActorLookupError, ResolvedKey, remember_key, resolve_key
 from ..service.instances import learn_scheme_from_inbound, mark_alive
-from ..service.policies import host_is_suspended
+from ..service.policies import load_policies
 from ..service.signatures import UnverifiedSignature, read_signature, verified_signer
 from .group_commit import InboundRow, InboxWriter, StoreFailed
 from .handlers import HANDLERS
@@ -108,7 +108,7 @@ def read_claim(
 
 
 async def check_domains(
-    settings: Settings, claim: SignatureClaim, actor: str, group: Group | None = None
+    settings: Settings, claim: SignatureClaim, actor: str, group_id: int | None = None
 ) -> None:
     """Neither the key's nor the actor's domain may be suspended (in any spelling); a host
     no rule could name is refused outright, or it would pass every rule. At a group's own
@@ -118,7 +118,8 @@ async def check_domains(
         raise InboxRefusal(401, "signature: keyId names no valid host")
     if actor_host is None:
         raise InboxRefusal(400, "actor names no valid host")
-    if await host_is_suspended(settings, key_host, actor_host, group=group):
+    policies = await load_policies(settings)  # from memory (service.policies)
+    if policies.suspended(key_host, actor_host, group_id=group_id):
         raise InboxRefusal(403, "domain is suspended")
 
 
@@ -225,7 +226,7 @@ async def receive_activity(
     doc = parse_activity(body, json_limits(settings))
     actor = actor_of(doc) or ""
     claim = read_claim(settings, method=method, url=url, headers=headers, body=body)
-    await check_domains(settings, claim, actor, group)
+    await check_domains(settings, claim, actor, group_id)
     check_origin(doc, actor)
     try:
         signer = await verify_signer(fetcher, claim)
