@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "inbox": Benchmark(inbox.run, inbox.DEFAULT_COUNT),
     "ingest": Benchmark(ingest.run, ingest.DEFAULT_COUNT),
     "fanout": Benchmark(fanout.run, fanout.DEFAULT_COUNT),
+    "fanout-wide": Benchmark(fanout.run_wide, fanout.WIDE_DEFAULT_COUNT, by_default=False),
     "fanout-hung": Benchmark(fanout.run_hung, fanout.HUNG_DEFAULT_COUNT, by_default=False),
 }
 

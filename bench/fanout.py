@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from fedgroup.activitypub.httpsig import sign_request
 from fedgroup.activitypub.keys import generate_rsa_key_pair, load_private_key
@@ -246,6 +248,40 @@ async def measure(count: int) -> list[Figure]:
 
 def run(count: int = DEFAULT_COUNT) -> list[Figure]:
     return asyncio.run(measure(count))
+
+
+WIDE_DEFAULT_COUNT = 10_000
+WIDE_SERVERS = 1_000
+
+
+def _signs_per_second(count: int = 300) -> float:
+    """RSA-2048 signatures per second on one core, now: the floor of any fan-out."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    started = time.perf_counter()
+    for n in range(count):
+        key.sign(str(n).encode(), padding.PKCS1v15(), hashes.SHA256())
+    return count / (time.perf_counter() - started)
+
+
+async def measure_wide(count: int) -> list[Figure]:
+    """One post to `count` members on 1,000 servers (shared inboxes, all up), against its
+    target measured in the same run: 3 x (1,000 / RSA-2048 signs per second)."""
+    servers = min(WIDE_SERVERS, count)
+    before = _signs_per_second()
+    figure = emit(await scenario(count, servers, 0, True))
+    after = _signs_per_second()
+    signs = (before + after) / 2
+    target = 3 * servers / signs
+    print(
+        f"fan-out target: <= 3 x ({servers} / {signs:,.0f} signs/s) = {target:.2f} s;"
+        f" took {figure.wall:.2f} s ({figure.wall / target:.2f} x the target)",
+        flush=True,
+    )
+    return [figure]
+
+
+def run_wide(count: int = WIDE_DEFAULT_COUNT) -> list[Figure]:
+    return asyncio.run(measure_wide(count))
 
 
 HUNG_DEFAULT_COUNT = 100
