@@ -133,3 +133,21 @@ async def test_duplicates_in_and_across_batches_postgres(
     postgres: None, writer: InboxWriter
 ) -> None:
     await _duplicates_are_told_apart(writer)
+
+
+async def test_a_full_queue_refuses_instead_of_holding_more(database: str) -> None:
+    """Memory stays bounded: past `max_waiting` rows waiting for a commit, the inbox is told
+    to answer 503 (the sender retries) rather than keep more bodies."""
+    writer = InboxWriter(max_waiting=2)
+    task = asyncio.create_task(writer.run())
+    await asyncio.sleep(0)
+    try:
+        rows = [_row(f"https://remote.example/full/{n}") for n in range(4)]
+        outcomes = await asyncio.gather(*(writer.store(r) for r in rows), return_exceptions=True)
+        assert outcomes[:2] == [True, True]
+        assert all(isinstance(o, StoreFailed) for o in outcomes[2:])
+        assert await Activity.all().count() == 2
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
