@@ -273,7 +273,7 @@ async def measure_wide(count: int) -> list[Figure]:
     signs = (before + after) / 2
     target = 3 * servers / signs
     print(
-        f"fan-out target: <= 3 x ({servers} / {signs:,.0f} signs/s) = {target:.2f} s;"
+        f"# fan-out target: <= 3 x ({servers} / {signs:,.0f} signs/s) = {target:.2f} s;"
         f" took {figure.wall:.2f} s ({figure.wall / target:.2f} x the target)",
         flush=True,
     )

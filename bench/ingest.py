@@ -181,7 +181,7 @@ def _ratio_line(ours: Figure, floor: Figure) -> str:
     p99_ours = percentile(ours.latencies, 0.99) * 1000
     p99_floor = percentile(floor.latencies, 0.99) * 1000
     return (
-        f"ratio fedgroup/floor, accepted/s: {ratio:.2f} (target >= 0.6) | p99 {p99_ours:.0f} ms"
+        f"# ratio fedgroup/floor, accepted/s: {ratio:.2f} (target >= 0.6) | p99 {p99_ours:.0f} ms"
         f" vs floor {p99_floor:.0f} ms"
     )
 
@@ -198,7 +198,9 @@ async def measure(count: int, connections: tuple[int, ...] = CONNECTIONS) -> lis
         floor = await floor_run(docs, clients, key_pem)
         figures.extend([*ours, floor])
         print(_ratio_line(ours[0], floor), flush=True)
-        print(f"peak RSS so far (bench process, server in it): {peak_rss_mb():.0f} MB", flush=True)
+        print(
+            f"# peak RSS so far (bench process, server in it): {peak_rss_mb():.0f} MB", flush=True
+        )
     return figures
 
 

@@ -68,6 +68,23 @@ def test_fanout_reaches_every_living_server_with_and_without_dead_ones(capsys):
     assert personal_dead["count"] == "5"
 
 
+def test_ingest_delivers_every_post_beside_its_floor(capsys):
+    found = run_bench(capsys, "ingest", "--count", "4")
+    assert len(found) == 12  # for 10, 50 and 200 connections: 3 of ours, 1 of the floor
+    for level in range(3):
+        accepted, posts, deliveries, floor = found[4 * level : 4 * level + 4]
+        assert accepted["count"] == "4" and "none refused" in accepted["line"]
+        assert "p99" in accepted["line"]
+        assert posts["count"] == "4" and "every server has every Announce" in posts["line"]
+        assert deliveries["count"] == "40" and deliveries["unit"] == "deliveries"
+        assert floor["what"].startswith("floor") and floor["count"] == "4"
+
+
+def test_fanout_wide_reaches_every_server(capsys):
+    (wide,) = run_bench(capsys, "fanout-wide", "--count", "20")
+    assert wide["count"] == "20" and "20 living servers" in wide["what"]
+
+
 def test_unknown_benchmark_and_bad_count_are_refused(capsys):
     with pytest.raises(SystemExit):
         parse_args(["nope"])
