@@ -7,9 +7,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import fanout, inbox, ingest, signatures
-from .report import Figure, machine
+from .report import Figure, machine, save
+
+#: Saved results (git ignores them: figures belong to the machine that measured them).
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"benchmarks to run ({', '.join(BENCHMARKS)}); the default ones when none is named",
     )
     parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        metavar="DIR",
+        help=f"where the run's figures are saved as JSON (default {RESULTS})",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="print the figures only, save nothing"
+    )
+    parser.add_argument(
         "--count",
         type=int,
         default=None,
@@ -63,9 +77,16 @@ def run(names: Sequence[str], count: int | None) -> list[Figure]:
     return figures
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> Path | None:
+    """Run and print; save the figures as JSON unless told not to. Returns the file."""
     args = parse_args(argv)
-    run(args.names, args.count)
+    figures = run(args.names, args.count)
+    if args.no_save:
+        return None
+    chosen = args.names or [name for name, bench in BENCHMARKS.items() if bench.by_default]
+    path = save(figures, chosen, args.results)
+    print(f"# saved {path}", flush=True)
+    return path
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ on which machine.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -36,8 +37,21 @@ def figures(output: str) -> list[dict[str, str]]:
 
 
 def run_bench(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, str]]:
-    main(list(argv))
+    main([*argv, "--no-save"])
     return figures(capsys.readouterr().out)
+
+
+def test_a_run_is_saved_as_json_with_its_machine(capsys, tmp_path):
+    path = main(["signatures", "--count", "3", "--results", str(tmp_path / "results")])
+    assert path is not None and path.parent == tmp_path / "results"
+    assert f"# saved {path}" in capsys.readouterr().out
+    saved = json.loads(path.read_text())
+    assert saved["benchmarks"] == ["signatures"]
+    assert saved["machine"]["cpus"] == os.cpu_count()
+    assert saved["machine"]["python"] == platform.python_version()
+    first = saved["figures"][0]
+    assert first["what"] == "sign cavage rsa-2048" and first["count"] == 3
+    assert first["rate_per_s"] > 0 and first["p99_ms"] >= first["p50_ms"] > 0
 
 
 def test_signatures_sign_and_verify_both_schemes(capsys):
