@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -180,6 +181,31 @@ async def database(database_url: str) -> AsyncIterator[str]:
         yield database_url
     finally:
         await close_database()
+
+
+@pytest.fixture
+async def postgres_db() -> AsyncIterator[None]:
+    """A fresh PostgreSQL database on this machine's server, open and migrated for the test,
+    dropped after it."""
+    import asyncpg
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    name = f"fedgroup_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    # tortoise caches SQL per connection name and table, in the dialect first used: clear it
+    # when switching between SQLite and PostgreSQL within one process.
+    EXECUTOR_CACHE.clear()
+    try:
+        await open_database(f"postgres://postgres@127.0.0.1:5432/{name}")
+        try:
+            yield
+        finally:
+            await close_database()
+            EXECUTOR_CACHE.clear()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture

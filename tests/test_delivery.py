@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp import web
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from fedgroup.activitypub.actors import group_urls
 from fedgroup.activitypub.backoff import BackoffSchedule
@@ -431,29 +429,6 @@ async def test_mark_alive_clears_unreachable_and_sends_the_backlog_now(group, ma
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-async def postgres_db() -> AsyncIterator[None]:
-    name = f"fedgroup_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{PG_SERVER}/test")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    # tortoise caches SQL per connection name and table, in the dialect first used: clear it
-    # when switching between SQLite and PostgreSQL within one process.
-    EXECUTOR_CACHE.clear()
-    try:
-        await open_database(f"postgres://postgres@127.0.0.1:5432/{name}")
-        try:
-            yield
-        finally:
-            await close_database()
-            EXECUTOR_CACHE.clear()
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
 
 async def test_postgres_concurrent_claimers_never_share_a_row(postgres_db: None) -> None:
     private_pem, public_pem = generate_rsa_key_pair()

@@ -7,16 +7,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from fedgroup.activitypub.keys import generate_rsa_key_pair
 from fedgroup.pipeline.group_commit import InboundRow, InboxWriter, StoreFailed
-from fedgroup.storage.db import close_database, open_database
 from fedgroup.storage.models import Activity, Group
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 def _row(ap_id: str, *, group_id: int | None = None) -> InboundRow:
@@ -107,30 +102,14 @@ async def test_a_stopped_writer_refuses_instead_of_hanging(database: str) -> Non
     assert not await Activity.exists()
 
 
-@pytest.fixture
-async def postgres() -> AsyncIterator[None]:
-    name = f"fedgroup_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{PG_SERVER}/test")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    EXECUTOR_CACHE.clear()
-    try:
-        await open_database(f"postgres://postgres@127.0.0.1:5432/{name}")
-        try:
-            yield
-        finally:
-            await close_database()
-            EXECUTOR_CACHE.clear()
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def test_one_failing_row_sinks_no_other_postgres(postgres: None, writer: InboxWriter) -> None:
+async def test_one_failing_row_sinks_no_other_postgres(
+    postgres_db: None, writer: InboxWriter
+) -> None:
     await _one_failing_row_sinks_no_other(writer)
 
 
 async def test_duplicates_in_and_across_batches_postgres(
-    postgres: None, writer: InboxWriter
+    postgres_db: None, writer: InboxWriter
 ) -> None:
     await _duplicates_are_told_apart(writer)
 

@@ -42,7 +42,7 @@ from ..activitypub.vocab import has_type, http_url, id_of, type_in, types_of
 from ..config import Settings
 from ..service.actors import ActorLookupError, ResolvedKey, remember_key, resolve_key
 from ..service.instances import learn_scheme_from_inbound, mark_alive
-from ..service.policies import load_policies
+from ..service.policies import host_is_suspended
 from ..service.signatures import UnverifiedSignature, read_signature, verified_signer
 from .group_commit import InboundRow, InboxWriter, StoreFailed
 from .handlers import HANDLERS
@@ -118,8 +118,7 @@ async def check_domains(
         raise InboxRefusal(401, "signature: keyId names no valid host")
     if actor_host is None:
         raise InboxRefusal(400, "actor names no valid host")
-    policies = await load_policies(settings)  # from memory (service.policies)
-    if policies.suspended(key_host, actor_host, group_id=group_id):
+    if await host_is_suspended(settings, key_host, actor_host, group_id=group_id):
         raise InboxRefusal(403, "domain is suspended")
 
 

@@ -59,14 +59,15 @@ async def check_read(
         claim = read_signature(settings, method="GET", url=url, headers=headers, body=None)
     except SignatureError as exc:
         raise ReadRefused(401, f"sign the request ({exc.reason})") from None
+    group_id = group.id if group is not None else None
     # A suspended server costs us no key fetch: judged by the key's host first.
-    if await host_is_suspended(settings, claim.key_id, group=group):
+    if await host_is_suspended(settings, claim.key_id, group_id=group_id):
         raise ReadRefused(403, "this server is suspended here")
     try:
         signer = await verified_signer(fetcher, claim)
     except UnverifiedSignature as exc:
         raise ReadRefused(401, exc.reason) from None
-    if await host_is_suspended(settings, signer, group=group):
+    if await host_is_suspended(settings, signer, group_id=group_id):
         raise ReadRefused(403, "this server is suspended here")
     if members_only and not await Membership.exists(
         group=group, state=MembershipState.ACCEPTED, actor__host=authority_or_none(signer) or ""

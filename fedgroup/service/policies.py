@@ -73,11 +73,12 @@ async def treatment_of(settings: Settings, host: str, group: Group | None = None
     return policies.treatment(host_or_none(host), group.id if group is not None else None)
 
 
-async def host_is_suspended(settings: Settings, *hosts: str, group: Group | None = None) -> bool:
+async def host_is_suspended(
+    settings: Settings, *hosts: str, group_id: int | None = None
+) -> bool:
     """Whether any of the hosts (any spelling, or URLs) is suspended here: server-wide, by
-    allow-list mode, or (with `group`) in that group."""
+    allow-list mode, or (with `group_id`) in that group."""
     policies = await load_policies(settings)
-    group_id = group.id if group is not None else None
     return policies.suspended(*(host_or_none(h) for h in hosts if h), group_id=group_id)
 
 
