@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,7 +52,7 @@ from ..service.lifecycle import delivery_settled, retired_signing_key
 from ..service.outbound import DeliveryNotifier, delivery_notifier
 from ..service.policies import load_policies
 from ..storage.models import Activity, Delivery, DeliveryState, Group, ServerKey
-from .write_batch import CommitBatcher
+from .write_batch import CommitBatcher, Merged
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +75,47 @@ def _parsed(private_pem: str) -> object:
     return key
 
 
+def _body(activity: Activity) -> tuple[Activity, bytes]:
+    known = (activity, json.dumps(activity.payload, ensure_ascii=False).encode("utf-8"))
+    _SENDABLE.put(activity.id, known)
+    return known
+
+
 async def _sendable(activity_id: int) -> tuple[Activity, bytes] | None:
     known = _SENDABLE.get(activity_id)
     if known is None:
         activity = await Activity.get_or_none(id=activity_id)
         if activity is None:
             return None
-        known = (activity, json.dumps(activity.payload, ensure_ascii=False).encode("utf-8"))
-        _SENDABLE.put(activity_id, known)
+        known = _body(activity)
     return known
+
+
+async def _sendables(activity_ids: Collection[int]) -> dict[int, tuple[Activity, bytes]]:
+    """The bodies of a round's activities: those not in memory are read in one query (read
+    one by one, the sends of one activity that start together would each miss the cache)."""
+    found: dict[int, tuple[Activity, bytes]] = {}
+    missing = []
+    for activity_id in activity_ids:
+        known = _SENDABLE.get(activity_id)
+        if known is None:
+            missing.append(activity_id)
+        else:
+            found[activity_id] = known
+    if missing:
+        for activity in await Activity.filter(id__in=missing):
+            found[activity.id] = _body(activity)
+    return found
+
 
 PENDING_STATES = (DeliveryState.QUEUED, DeliveryState.RETRYING)
 ACTIVITY_JSON = "application/activity+json"
 _MAX_ANSWER_BYTES = 64 * 1024  # enough to see why a peer refused, and to keep the connection
 _MAX_ERROR_CHARS = 500
 LIVENESS_VIEW_AGE = 0.5  # seconds
+#: Rows claimed at most per round, and sends' worth held per host (times its slots).
+CLAIM_ROUND = 128
+HELD_PER_HOST = 4
 
 KeyFor = Callable[[Activity], Awaitable[tuple[str, str] | None]]
 """(key id, private key PEM) to sign an activity's deliveries with; None when the key is
@@ -97,6 +123,16 @@ gone for good (a deleted group whose Delete has been settled): the delivery is d
 
 Settled = Callable[[Activity], Awaitable[None]]
 """Told when one of an activity's deliveries reached its final state."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a round read once for all its sends of one activity: the row, the body as sent,
+    and the key that signs it (None: retired)."""
+
+    activity: Activity
+    body: bytes
+    key: tuple[str, str] | None
 
 
 class HostLiveness(Protocol):
@@ -253,6 +289,7 @@ class DeliveryWorker:
         self.on_settled = on_settled
         # Outcomes of sends share commits: one disk flush for many deliveries.
         self.writes = CommitBatcher()
+        self._delivered = Merged("delivered", self._apply_delivered)
         self._view: tuple[set[str], set[str]] | None = None
         self._view_at = 0.0
         self.session = session
@@ -267,6 +304,13 @@ class DeliveryWorker:
         )
         self._in_flight: dict[asyncio.Task[None], tuple[int, str]] = {}
         self._per_host: Counter[str] = Counter()
+        # Claimed rows not yet started, per host, with when they were claimed (loop time).
+        self._held: dict[str, deque[tuple[float, Delivery]]] = {}
+        self._held_count = 0
+        self._prepared: dict[int, Prepared] = {}
+        self._held_per_activity: Counter[int] = Counter()
+        self._stale: list[int] = []
+        self._releases: set[asyncio.Task[None]] = set()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -286,7 +330,12 @@ class DeliveryWorker:
                         await fail_expired_deliveries(
                             now=self.clock(), give_up_after=self.settings.delivery_give_up_after
                         )
-                    pause = await self._seconds_until_next_due()
+                    # While sends are out, the next one to end wakes the loop anyway.
+                    pause = (
+                        self.timing.poll_interval
+                        if self._in_flight
+                        else await self._seconds_until_next_due()
+                    )
                 except Exception:
                     # A locked or restarting database must not end deliveries for good.
                     log.exception("delivery worker: claiming failed, trying again shortly")
@@ -310,28 +359,29 @@ class DeliveryWorker:
                 await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
 
     async def start_due(self) -> int:
-        """Claim due deliveries for the free slots and start sending them; returns how many."""
-        started = 0
+        """Start sends for the free slots, from the rows this worker holds and, when those run
+        low, from a new claim; returns how many started.
+
+        Claims are made in rounds of up to `CLAIM_ROUND` rows and held in memory per host
+        (at most `HELD_PER_HOST` sends' worth each), so a send that ends starts the next one
+        without a query: claiming for every free slot cost more than the send itself."""
         unreachable, failing = await self._liveness_view()
-
-        def cap(host: str) -> int:
-            # A host that is failing (or hanging until the timeout) gets one slot, so a few
-            # hung servers can never hold every slot while the living wait.
-            return 1 if host in failing else self.settings.delivery_per_host
-
-        for _ in range(4):  # a few rounds: a host saturated in one round is skipped in the next
-            room = self.settings.delivery_concurrency - len(self._in_flight)
-            saturated = {h for h, n in self._per_host.items() if n >= cap(h)}
+        started = self._start_held(failing)
+        if self._held_count < self.settings.delivery_concurrency:
+            room = CLAIM_ROUND - self._held_count
             ids = await claim_due_deliveries(
                 now=self.clock(),
                 lease=self.timing.lease,
                 limit=room,
-                room_for=lambda host: cap(host) - self._per_host[host],
-                skip_hosts=unreachable | saturated,
+                room_for=lambda host: (
+                    self._cap(host, failing) * HELD_PER_HOST
+                    - self._per_host[host]
+                    - len(self._held.get(host, ()))
+                ),
+                skip_hosts=unreachable | self._full_hosts(failing),
             )
-            started += await self._launch(ids)
-            if not ids:
-                break
+            await self._hold(ids)
+            started += self._start_held(failing)
         # Unreachable hosts: one probe each, and none while one is already out.
         room = self.settings.delivery_concurrency - len(self._in_flight)
         probes = await claim_due_deliveries(
@@ -339,9 +389,80 @@ class DeliveryWorker:
             lease=self.timing.lease,
             limit=room,
             room_for=lambda _host: 1,
-            only_hosts={h for h in unreachable if not self._per_host[h]},
+            only_hosts={h for h in unreachable if not self._per_host[h] and h not in self._held},
         )
-        return started + await self._launch(probes)
+        await self._hold(probes)
+        return started + self._start_held(failing)
+
+    def _full_hosts(self, failing: set[str]) -> set[str]:
+        """Hosts this worker holds or sends as much for as it may: not claimed for now."""
+        return {
+            host
+            for host in {*self._held, *self._per_host}
+            if self._per_host[host] + len(self._held.get(host, ()))
+            >= self._cap(host, failing) * HELD_PER_HOST
+        }
+
+    def _cap(self, host: str, failing: set[str]) -> int:
+        # A host that is failing (or hanging until the timeout) gets one slot, so a few
+        # hung servers can never hold every slot while the living wait.
+        return 1 if host in failing else self.settings.delivery_per_host
+
+    async def _hold(self, ids: list[int]) -> None:
+        """Read the claimed rows, and what their sends need, once for the round."""
+        if not ids:
+            return
+        rows = await Delivery.filter(id__in=ids).order_by("next_attempt_at", "id")
+        self._prepared.update(await self._prepare(rows))
+        claimed_at = asyncio.get_running_loop().time()
+        for row in rows:
+            self._held.setdefault(row.host, deque()).append((claimed_at, row))
+            self._held_count += 1
+            self._held_per_activity[row.activity_id] += 1
+
+    def _start_held(self, failing: set[str]) -> int:
+        """Start held rows while there are free slots, oldest claims first per host."""
+        started = 0
+        now = asyncio.get_running_loop().time()
+        for host in list(self._held):
+            queue = self._held[host]
+            while queue and len(self._in_flight) < self.settings.delivery_concurrency:
+                if self._per_host[host] >= self._cap(host, failing):
+                    break
+                claimed_at, row = queue.popleft()
+                self._held_count -= 1
+                if now - claimed_at > self.timing.lease / 2:
+                    # Held so long its lease may run out while it is sent: let it go back.
+                    self._stale.append(row.id)
+                    self._unheld(row.activity_id)
+                    continue
+                self._launch_one(row)
+                started += 1
+            if not queue:
+                del self._held[host]
+        if self._stale:
+            ids, self._stale = self._stale, []
+            task = asyncio.create_task(self._release(ids), name="delivery-release")
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+        return started
+
+    async def _release(self, ids: list[int]) -> None:
+        """Give claimed rows back to the queue at once, instead of when their lease ends."""
+        if ids:
+            with contextlib.suppress(Exception):
+                await Delivery.filter(id__in=ids, state__in=PENDING_STATES).update(
+                    claimed_until=None
+                )
+
+    async def _give_back(self, host: str) -> None:
+        """A host just failed: what is held for it goes back (it will be parked or probed)."""
+        queue = self._held.pop(host, None)
+        if queue:
+            self._held_count -= len(queue)
+            for _at, row in queue:
+                self._unheld(row.activity_id)
+            await self._release([row.id for _at, row in queue])
 
     async def _liveness_view(self) -> tuple[set[str], set[str]]:
         """(unreachable, failing) hosts, read at most every `LIVENESS_VIEW_AGE` seconds: a
@@ -363,17 +484,26 @@ class DeliveryWorker:
         if failed != (host in unreachable or host in failing):
             self._view = None
 
-    async def _launch(self, ids: list[int]) -> int:
-        if not ids:
-            return 0
-        # Whole rows, read once for the round: each send starts from its row, just claimed.
-        rows = await Delivery.filter(id__in=ids)
-        for row in rows:
-            task = asyncio.create_task(self._attempt_guarded(row), name=f"delivery-{row.host}")
-            self._in_flight[task] = (row.id, row.host)
-            self._per_host[row.host] += 1
-            task.add_done_callback(self._finished)
-        return len(rows)
+    def _launch_one(self, row: Delivery) -> None:
+        task = asyncio.create_task(
+            self._attempt_guarded(row, self._prepared_for(row.activity_id)),
+            name=f"delivery-{row.host}",
+        )
+        self._in_flight[task] = (row.id, row.host)
+        self._per_host[row.host] += 1
+        task.add_done_callback(self._finished)
+
+    def _prepared_for(self, activity_id: int) -> Prepared | None:
+        prepared = self._prepared.get(activity_id)
+        self._unheld(activity_id)
+        return prepared
+
+    def _unheld(self, activity_id: int) -> None:
+        """One held row of this activity is gone; its body is dropped with the last."""
+        self._held_per_activity[activity_id] -= 1
+        if self._held_per_activity[activity_id] <= 0:
+            del self._held_per_activity[activity_id]
+            self._prepared.pop(activity_id, None)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         _delivery_id, host = self._in_flight.pop(task)
@@ -407,6 +537,11 @@ class DeliveryWorker:
         """On shutdown: stop sending and hand the claims back at once instead of at lease end."""
         tasks = list(self._in_flight)
         ids = [delivery_id for delivery_id, _host in self._in_flight.values()]
+        ids += [row.id for queue in self._held.values() for _at, row in queue]
+        self._held.clear()
+        self._held_count = 0
+        self._held_per_activity.clear()
+        self._prepared.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -418,26 +553,45 @@ class DeliveryWorker:
 
     # -- one attempt -------------------------------------------------------------------------
 
-    async def _attempt_guarded(self, claimed: Delivery) -> None:
+    async def _prepare(self, rows: list[Delivery]) -> dict[int, Prepared]:
+        """Bodies and signing keys for a round's rows, each read once: a group's key is read
+        once per round (so a rotated key is used from the next round on)."""
+        bodies = await _sendables({row.activity_id for row in rows})
+        keys: dict[tuple[int | None, str | None], tuple[str, str] | None] = {}
+        prepared = {}
+        for activity_id, (activity, body) in bodies.items():
+            # A group's activities share its key; others depend on who says them.
+            group_id: int | None = activity.group_id  # type: ignore[attr-defined]
+            which = (group_id, None if group_id is not None else activity.actor)
+            if which not in keys:
+                keys[which] = await self.key_for(activity)
+            prepared[activity_id] = Prepared(activity, body, keys[which])
+        return prepared
+
+    async def _attempt_guarded(self, claimed: Delivery, prepared: Prepared | None = None) -> None:
         try:
-            await self.attempt(claimed)
+            await self.attempt(claimed, prepared)
         except asyncio.CancelledError:
             raise
         except Exception:
             # A bug of ours must not lose the delivery: its lease runs out and it is retried.
             log.exception("delivery %s: attempt crashed", claimed.id)
 
-    async def attempt(self, claimed: Delivery | int) -> None:
+    async def attempt(self, claimed: Delivery | int, prepared: Prepared | None = None) -> None:
         """Send one claimed delivery (its row as claimed, or its id) (knocking twice if the
-        signature is refused) and record what came of it."""
+        signature is refused) and record what came of it. `prepared`: what its round read for
+        it; without it, it is read now."""
         delivery = (
             claimed if isinstance(claimed, Delivery) else await Delivery.get_or_none(id=claimed)
         )
-        activity_id: int | None = getattr(delivery, "activity_id", None)
-        sendable = None if activity_id is None else await _sendable(activity_id)
-        if delivery is None or sendable is None or delivery.state not in PENDING_STATES:
+        if prepared is None:
+            activity_id: int | None = getattr(delivery, "activity_id", None)
+            sendable = None if activity_id is None else await _sendable(activity_id)
+            if sendable is not None:
+                prepared = Prepared(*sendable, await self.key_for(sendable[0]))
+        if delivery is None or prepared is None or delivery.state not in PENDING_STATES:
             return  # done meanwhile, or removed with its group
-        activity, body = sendable
+        activity, body = prepared.activity, prepared.body
         delivery.activity = activity
         try:
             check_url(delivery.inbox, allow_private=self.settings.allow_private_network)
@@ -450,7 +604,7 @@ class DeliveryWorker:
             # Nothing goes to a suspended server, also what was queued before it was.
             await self._drop(delivery, None, f"not delivered: {treatment.why}")
             return
-        key = await self.key_for(activity)
+        key = prepared.key
         if key is None:
             await self._drop(delivery, None, "the signing key was retired")
             return
@@ -469,6 +623,11 @@ class DeliveryWorker:
             # on the second knock is a reason to come back, not to give up.
             if second.status is None or not is_signature_rejection(second.status, second.answer):
                 scheme, result = _other_scheme(scheme), second
+        if result.status is not None and classify_status(result.status) is Outcome.DELIVERED:
+            # The common case, recorded with the other sends of its commit in one statement.
+            await self.writes.write_merged(self._delivered, (delivery.id, result.status))
+            await self._after_delivered(delivery, scheme)
+            return
         await self.writes.write(lambda: self._record(delivery, result, scheme))
 
     async def _post(
@@ -515,9 +674,8 @@ class DeliveryWorker:
         status = result.status
         outcome = classify_status(status)
         if outcome is Outcome.DELIVERED:
-            await self._mark_delivered(delivery, status)
-            await self.liveness.host_answered(host, signature_scheme=scheme)
-            self._liveness_changed(host, failed=False)
+            await self._apply_delivered([(delivery.id, status)])
+            await self._after_delivered(delivery, scheme)
             return
         alive = host_answered(status)
         if alive:
@@ -530,19 +688,29 @@ class DeliveryWorker:
             if not alive:
                 await self.liveness.host_failed(host)
                 self._liveness_changed(host, failed=True)
+                await self._give_back(host)
         else:
             await self._retry(delivery, status, reason, result.retry_after, host_down=not alive)
 
-    async def _mark_delivered(self, delivery: Delivery, status: int) -> None:
+    async def _apply_delivered(self, sent: list[tuple[int, int]]) -> None:
+        """Mark deliveries sent, one UPDATE per answer status (nearly always one)."""
         now = self.clock()
-        await Delivery.filter(id=delivery.id, state__in=PENDING_STATES).update(
-            state=DeliveryState.DELIVERED,
-            delivered_at=now,
-            attempts=F("attempts") + 1,
-            last_status=status,
-            last_error=None,
-            claimed_until=None,
-        )
+        by_status: dict[int, list[int]] = {}
+        for delivery_id, status in sent:
+            by_status.setdefault(status, []).append(delivery_id)
+        for status, ids in by_status.items():
+            await Delivery.filter(id__in=ids, state__in=PENDING_STATES).update(
+                state=DeliveryState.DELIVERED,
+                delivered_at=now,
+                attempts=F("attempts") + 1,
+                last_status=status,
+                last_error=None,
+                claimed_until=None,
+            )
+
+    async def _after_delivered(self, delivery: Delivery, scheme: Scheme) -> None:
+        await self.liveness.host_answered(delivery.host, signature_scheme=scheme)
+        self._liveness_changed(delivery.host, failed=False)
         await self._settled(delivery)
 
     async def _settled(self, delivery: Delivery) -> None:
@@ -602,6 +770,7 @@ class DeliveryWorker:
             await mine.update(state=DeliveryState.RETRYING, next_attempt_at=when, **common)
         if host_down:
             self._liveness_changed(delivery.host, failed=True)
+            await self._give_back(delivery.host)
         if host_down and await self.liveness.host_failed(delivery.host):
             # Park everything we owe this host (this delivery too) until the next probe; the
             # probe, or the host speaking to us, brings it all back.
