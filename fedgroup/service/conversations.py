@@ -36,12 +36,11 @@ from ..activitypub.versions import Order, compare_versions
 from ..activitypub.vocab import has_type, id_of, is_public, link_url
 from ..config import Settings
 from ..policy import Treatment
+from ..storage import sql
 from ..storage.models import (
     Activity,
     ActivityState,
     Group,
-    Instance,
-    Membership,
     MembershipMode,
     MembershipState,
     StoredObject,
@@ -85,22 +84,21 @@ def group_is_public(group: Group) -> bool:
     return group.visibility == Visibility.PUBLIC
 
 
+_AUDIENCE = (
+    "SELECT a.host, a.shared_inbox, a.inbox, i.software FROM memberships m"
+    " JOIN remote_actors a ON a.id = m.actor_id LEFT JOIN instances i ON i.host = a.host"
+    " WHERE m.group_id = ? AND m.state = ?"
+)
+
+
 async def audience_of(group: Group) -> Audience:
     """Member inboxes (shared inbox per server), one shape per server, never two."""
     # Plain tuples from one joined query: a post to a big group must not build a model (and
     # parse the dates and documents) of every member and their actor.
-    rows = await Membership.filter(group=group, state=MembershipState.ACCEPTED).values_list(
-        "actor__host", "actor__shared_inbox", "actor__inbox"
-    )
-    hosts = {host for host, _shared, _inbox in rows}
-    software = (
-        dict(await Instance.filter(host__in=list(hosts)).values_list("host", "software"))
-        if hosts
-        else {}
-    )
+    rows = await sql.fetch(_AUDIENCE, group.id, MembershipState.ACCEPTED.value)
     shapes: dict[Shape, dict[str, None]] = defaultdict(dict)
-    for host, shared_inbox, inbox in rows:
-        shapes[shape_for(software.get(host))][shared_inbox or inbox] = None
+    for _host, shared_inbox, inbox, software in rows:
+        shapes[shape_for(software)][shared_inbox or inbox] = None
     return Audience(wrapped=list(shapes[Shape.WRAPPED]), boost=list(shapes[Shape.BOOST]))
 
 
@@ -154,7 +152,18 @@ async def may_post_somewhere(settings: Settings, actor: str) -> bool:
     their post make us fetch its missing ancestors from other servers."""
     if settings.accept_non_members:
         return True
-    return await Membership.exists(actor__url=actor, state=MembershipState.ACCEPTED)
+    return await sql.exists(_MEMBER_SOMEWHERE, actor, MembershipState.ACCEPTED.value)
+
+
+_MEMBER_SOMEWHERE = (
+    "SELECT 1 FROM memberships m JOIN remote_actors a ON a.id = m.actor_id"
+    " WHERE a.url = ? AND m.state = ? LIMIT 1"
+)
+_MODERATOR_OR_MEMBER = (
+    "SELECT EXISTS (SELECT 1 FROM moderators WHERE group_id = ? AND actor_url = ?),"
+    " EXISTS (SELECT 1 FROM memberships m JOIN remote_actors a ON a.id = m.actor_id"
+    " WHERE m.group_id = ? AND a.url = ? AND m.state = ?)"
+)
 
 
 async def check_may_post(
@@ -168,9 +177,11 @@ async def check_may_post(
         raise Refused(f"{actor}'s domain is {treatment.why}")
     if await is_banned(group, actor):
         raise Refused(f"{actor} is banned from {group.name}")
-    if await is_moderator(group, actor):
+    [(moderator, member)] = await sql.fetch(
+        _MODERATOR_OR_MEMBER, group.id, actor, group.id, actor, MembershipState.ACCEPTED.value
+    )
+    if moderator:
         return treatment  # moderators post, also where posting is restricted to them
-    member = await Membership.exists(group=group, actor__url=actor, state=MembershipState.ACCEPTED)
     open_to_all = (
         settings.accept_non_members
         and group_is_public(group)
