@@ -31,6 +31,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from .keys import load_private_key, load_public_pem
 
 log = logging.getLogger(__name__)
 
-_POLL = 0.01  # seconds between looks for a free child when all are busy
+_POLL_FALLBACK = 0.5  # seconds: a waiter looks again even if no wake-up reached it
 _NICENESS = 10
 _HEADER = struct.Struct(">I")  # each message: its length, then that much JSON
 
@@ -158,6 +159,40 @@ class _Child:
 
 _idle: list[_Child] = []
 _busy = 0
+#: Calls waiting for a free child, woken one at a time as children come back (each on its
+#: own event loop: several servers may share this process's children).
+_waiting: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+
+def _wake_one() -> None:
+    while _waiting:
+        loop, waiter = _waiting.popleft()
+        if loop.is_closed():
+            continue
+        loop.call_soon_threadsafe(lambda w=waiter: w.done() or w.set_result(None))
+        return
+
+
+async def _wait_for_child(workers: int, deadline: float, budget: float) -> _Child:
+    child = _take_child(workers)
+    loop = asyncio.get_running_loop()
+    while child is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LdRefused(f"no JSON-LD worker free within {budget:g} s")
+        waiter: asyncio.Future[None] = loop.create_future()
+        entry = (loop, waiter)
+        _waiting.append(entry)
+        try:
+            # Woken when a child comes back; the poll is only a safety net.
+            await asyncio.wait_for(asyncio.shield(waiter), min(remaining, _POLL_FALLBACK))
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                _waiting.remove(entry)
+        child = _take_child(workers)
+    return child
 
 
 def _take_child(workers: int) -> _Child | None:
@@ -199,11 +234,12 @@ def _give_back(child: _Child, *, healthy: bool) -> None:
     _busy -= 1
     if healthy:
         _idle.append(child)
-        return
-    child.kill()
-    # Its replacement starts now, so the next call does not also wait for Python to start.
-    with contextlib.suppress(OSError):
-        _idle.append(_Child())
+    else:
+        child.kill()
+        # Its replacement starts now, so the next call does not also wait for Python to start.
+        with contextlib.suppress(OSError):
+            _idle.append(_Child())
+    _wake_one()
 
 
 async def _read_frame(child: _Child, deadline: float) -> bytes:
@@ -237,12 +273,7 @@ async def _call(op: str, args: dict[str, Any], doc: dict[str, Any], limits: LdLi
     started = time.monotonic()
     deadline = started + limits.time_budget
     payload = json.dumps({"op": op, "args": {"doc": doc, **args}}).encode("utf-8")
-    child = _take_child(limits.workers)
-    while child is None:
-        if time.monotonic() >= deadline:
-            raise LdRefused(f"no JSON-LD worker free within {limits.time_budget:g} s")
-        await asyncio.sleep(_POLL)
-        child = _take_child(limits.workers)
+    child = await _wait_for_child(limits.workers, deadline, limits.time_budget)
     healthy = False
     try:
         await _send(child, payload)
