@@ -311,6 +311,7 @@ class DeliveryWorker:
         self._held_per_activity: Counter[int] = Counter()
         self._stale: list[int] = []
         self._releases: set[asyncio.Task[None]] = set()
+        self._recording: set[asyncio.Task[None]] = set()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -344,6 +345,7 @@ class DeliveryWorker:
         finally:
             self.notifier.unsubscribe(wake)
             await self._abandon_in_flight()
+            await self._outcomes_recorded()
             await self.writes.settle()
 
     async def run_once(self) -> int:
@@ -353,10 +355,18 @@ class DeliveryWorker:
         while True:
             started = await self.start_due()
             if not started and not self._in_flight:
-                return attempted
+                if not self._recording:
+                    return attempted
+                await self._outcomes_recorded()
+                continue
             attempted += started
             if self._in_flight:
                 await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _outcomes_recorded(self) -> None:
+        """Wait until every outcome being recorded in the background is committed."""
+        while self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def start_due(self) -> int:
         """Start sends for the free slots, from the rows this worker holds and, when those run
@@ -570,17 +580,26 @@ class DeliveryWorker:
 
     async def _attempt_guarded(self, claimed: Delivery, prepared: Prepared | None = None) -> None:
         try:
-            await self.attempt(claimed, prepared)
+            await self.attempt(claimed, prepared, record_later=True)
         except asyncio.CancelledError:
             raise
         except Exception:
             # A bug of ours must not lose the delivery: its lease runs out and it is retried.
             log.exception("delivery %s: attempt crashed", claimed.id)
 
-    async def attempt(self, claimed: Delivery | int, prepared: Prepared | None = None) -> None:
+    async def attempt(
+        self,
+        claimed: Delivery | int,
+        prepared: Prepared | None = None,
+        *,
+        record_later: bool = False,
+    ) -> None:
         """Send one claimed delivery (its row as claimed, or its id) (knocking twice if the
         signature is refused) and record what came of it. `prepared`: what its round read for
-        it; without it, it is read now."""
+        it; without it, it is read now. With `record_later` (the worker's own sends) it returns
+        once a success is in, and the success is committed in the background: the slot is
+        free for the next send while the commit waits for the disk (the row stays claimed
+        until then, so nobody sends it again meanwhile)."""
         delivery = (
             claimed if isinstance(claimed, Delivery) else await Delivery.get_or_none(id=claimed)
         )
@@ -623,12 +642,31 @@ class DeliveryWorker:
             # on the second knock is a reason to come back, not to give up.
             if second.status is None or not is_signature_rejection(second.status, second.answer):
                 scheme, result = _other_scheme(scheme), second
-        if result.status is not None and classify_status(result.status) is Outcome.DELIVERED:
-            # The common case, recorded with the other sends of its commit in one statement.
-            await self.writes.write_merged(self._delivered, (delivery.id, result.status))
-            await self._after_delivered(delivery, scheme)
+        if (
+            record_later
+            and result.status is not None
+            and classify_status(result.status) is (Outcome.DELIVERED)
+        ):
+            # Only successes: a failure is recorded before the host's next send, which it
+            # may park or turn into a probe.
+            task = asyncio.create_task(self._record_outcome(delivery, result, scheme))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
             return
-        await self.writes.write(lambda: self._record(delivery, result, scheme))
+        await self._record_outcome(delivery, result, scheme)
+
+    async def _record_outcome(self, delivery: Delivery, result: SendResult, scheme: Scheme) -> None:
+        try:
+            if result.status is not None and classify_status(result.status) is Outcome.DELIVERED:
+                # The common case, recorded with the other sends of its commit in one statement.
+                await self.writes.write_merged(self._delivered, (delivery.id, result.status))
+                await self._after_delivered(delivery, scheme)
+                return
+            await self.writes.write(lambda: self._record(delivery, result, scheme))
+        except Exception:
+            # Not recorded: the row's lease runs out and it is sent again (receivers dedupe).
+            log.exception("delivery %s: recording its outcome failed", delivery.id)
+            raise
 
     async def _post(
         self, inbox: str, body: bytes, key_id: str, private_pem: str, scheme: Scheme

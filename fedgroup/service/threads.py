@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from ..activitypub.actors import group_urls
 from ..activitypub.addressing import in_reply_to
@@ -172,7 +173,8 @@ async def _insert_once(**values: Any) -> StoredObject:
     if existing is not None:
         return existing
     try:
-        return await StoredObject.create(**values)
+        async with in_transaction():  # a savepoint: on PostgreSQL a failed insert would
+            return await StoredObject.create(**values)  # otherwise void the transaction
     except IntegrityError:
         return await StoredObject.get(ap_id=values["ap_id"])
 
@@ -196,7 +198,15 @@ def _row_values(group: Group, author: str, obj: dict[str, Any]) -> dict[str, Any
 async def store_in_thread(
     group: Group, author: str, obj: dict[str, Any], placement: Placement
 ) -> StoredObject:
-    """Store a new post (and the ancestors fetched for it) in its thread in `group`."""
+    """Store a new post (and the ancestors fetched for it) in its thread in `group`, in one
+    transaction: one commit for the rows and their places in the thread."""
+    async with in_transaction():
+        return await _store_in_thread(group, author, obj, placement)
+
+
+async def _store_in_thread(
+    group: Group, author: str, obj: dict[str, Any], placement: Placement
+) -> StoredObject:
     parent = placement.parent
     if parent is not None and parent.group_id != group.id:
         parent = None  # the thread is another group's: here the post starts its own
