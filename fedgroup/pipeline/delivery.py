@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -147,6 +147,14 @@ class HostLiveness(Protocol):
     async def signature_scheme(self, host: str) -> str | None: ...
 
     async def host_answered(self, host: str, *, signature_scheme: str | None) -> None: ...
+
+    async def hosts_answered(self, answers: dict[str, str | None]) -> None:
+        """`host_answered` for many (host -> the scheme they accepted)."""
+        ...
+
+    async def load_schemes(self, hosts: Iterable[str]) -> None:
+        """Read the schemes of many hosts at once, ahead of `signature_scheme`."""
+        ...
 
     async def host_failed(self, host: str) -> bool:
         """Record a failure; True when the host is now unreachable."""
@@ -424,6 +432,7 @@ class DeliveryWorker:
             return
         rows = await Delivery.filter(id__in=ids).order_by("next_attempt_at", "id")
         self._prepared.update(await self._prepare(rows))
+        await self.liveness.load_schemes(row.host for row in rows)
         claimed_at = asyncio.get_running_loop().time()
         for row in rows:
             self._held.setdefault(row.host, deque()).append((claimed_at, row))
@@ -659,8 +668,9 @@ class DeliveryWorker:
         try:
             if result.status is not None and classify_status(result.status) is Outcome.DELIVERED:
                 # The common case, recorded with the other sends of its commit in one statement.
-                await self.writes.write_merged(self._delivered, (delivery.id, result.status))
-                await self._after_delivered(delivery, scheme)
+                sent = (delivery.id, result.status, delivery.host, scheme)
+                await self.writes.write_merged(self._delivered, sent)
+                await self._after_delivered(delivery)
                 return
             await self.writes.write(lambda: self._record(delivery, result, scheme))
         except Exception:
@@ -712,8 +722,8 @@ class DeliveryWorker:
         status = result.status
         outcome = classify_status(status)
         if outcome is Outcome.DELIVERED:
-            await self._apply_delivered([(delivery.id, status)])
-            await self._after_delivered(delivery, scheme)
+            await self._apply_delivered([(delivery.id, status, host, scheme)])
+            await self._after_delivered(delivery)
             return
         alive = host_answered(status)
         if alive:
@@ -730,12 +740,15 @@ class DeliveryWorker:
         else:
             await self._retry(delivery, status, reason, result.retry_after, host_down=not alive)
 
-    async def _apply_delivered(self, sent: list[tuple[int, int]]) -> None:
-        """Mark deliveries sent, one UPDATE per answer status (nearly always one)."""
+    async def _apply_delivered(self, sent: list[tuple[int, int, str, Scheme]]) -> None:
+        """Mark deliveries sent, one UPDATE per answer status (nearly always one), and their
+        hosts alive (with the scheme they accepted), in the same commit."""
         now = self.clock()
         by_status: dict[int, list[int]] = {}
-        for delivery_id, status in sent:
+        answered: dict[str, str | None] = {}
+        for delivery_id, status, host, scheme in sent:
             by_status.setdefault(status, []).append(delivery_id)
+            answered[host] = scheme
         for status, ids in by_status.items():
             await Delivery.filter(id__in=ids, state__in=PENDING_STATES).update(
                 state=DeliveryState.DELIVERED,
@@ -745,9 +758,9 @@ class DeliveryWorker:
                 last_error=None,
                 claimed_until=None,
             )
+        await self.liveness.hosts_answered(answered)
 
-    async def _after_delivered(self, delivery: Delivery, scheme: Scheme) -> None:
-        await self.liveness.host_answered(delivery.host, signature_scheme=scheme)
+    async def _after_delivered(self, delivery: Delivery) -> None:
         self._liveness_changed(delivery.host, failed=False)
         await self._settled(delivery)
 
