@@ -320,6 +320,7 @@ class DeliveryWorker:
         self._stale: list[int] = []
         self._releases: set[asyncio.Task[None]] = set()
         self._recording: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -332,6 +333,7 @@ class DeliveryWorker:
         try:
             while True:
                 wake.clear()
+                self._slot_freed.clear()
                 try:
                     await self.start_due()
                     if swept_at is None or loop.time() - swept_at >= self.timing.poll_interval:
@@ -526,6 +528,7 @@ class DeliveryWorker:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         _delivery_id, host = self._in_flight.pop(task)
+        self._slot_freed.set()
         self._per_host[host] -= 1
         if self._per_host[host] <= 0:
             del self._per_host[host]
@@ -544,13 +547,14 @@ class DeliveryWorker:
         return max(wait, 0.01)
 
     async def _sleep(self, wake: asyncio.Event, seconds: float) -> None:
-        waiter = asyncio.create_task(wake.wait())
+        """Until new work, a freed slot (also one freed since this round began: sends end
+        while a round awaits the database) or `seconds`."""
+        waiters = [asyncio.create_task(wake.wait()), asyncio.create_task(self._slot_freed.wait())]
         try:
-            await asyncio.wait(
-                [waiter, *self._in_flight], timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _abandon_in_flight(self) -> None:
         """On shutdown: stop sending and hand the claims back at once instead of at lease end."""
