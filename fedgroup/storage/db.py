@@ -27,13 +27,21 @@ MODELS_MODULE = "fedgroup.storage.models"
 MIGRATIONS_MODULE = "fedgroup.storage.migrations"
 
 
-def _with_sqlite_pragmas(url: str) -> str:
-    """Let the CLI and the server share one SQLite file: wait for locks instead of failing."""
+def _with_sqlite_pragmas(url: str, *, durable_commits: bool = True) -> str:
+    """Let the CLI and the server share one SQLite file: wait for locks instead of failing.
+
+    Without `durable_commits`, commits on this connection do not wait for the disk
+    (`synchronous=NORMAL`): see `open_database`."""
     if not url.startswith("sqlite://") or url == "sqlite://:memory:":
         return url
-    if "busy_timeout" in url:
+    pragmas = []
+    if "busy_timeout" not in url:
+        pragmas.append("busy_timeout=10000")
+    if not durable_commits and "synchronous" not in url:
+        pragmas.append("synchronous=NORMAL")
+    if not pragmas:
         return url
-    return url + ("&" if "?" in url else "?") + "busy_timeout=10000"
+    return url + ("&" if "?" in url else "?") + "&".join(pragmas)
 
 
 #: The directory of the default database (`sqlite://./data/fedgroup.sqlite3`), relative to
@@ -117,10 +125,12 @@ def prepare_sqlite_file(url: str) -> None:
         raise refuse(f"{path}: {exc}") from None
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, *, durable_commits: bool = True) -> dict[str, Any]:
     """The tortoise configuration for our single app."""
     return {
-        "connections": {"default": _with_sqlite_pragmas(database_url)},
+        "connections": {
+            "default": _with_sqlite_pragmas(database_url, durable_commits=durable_commits)
+        },
         "apps": {
             APP_LABEL: {
                 "models": [MODELS_MODULE],
@@ -133,8 +143,18 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-async def open_database(database_url: str, *, run_migrations: bool = True) -> None:
+async def open_database(
+    database_url: str, *, run_migrations: bool = True, durable_commits: bool = True
+) -> None:
     """Connect, apply pending migrations, and leave tortoise ready for queries.
+
+    `durable_commits=False` is for the worker process on SQLite: its commits return before
+    the disk flush (WAL, `synchronous=NORMAL`). Everything it writes can be redone (a
+    handler's outcome, a delivery marked sent), and a power cut loses only a suffix of the
+    log: a lost commit takes every later one with it, so an inbound row never looks handled
+    while its effects are gone. Whatever acknowledges something to the outside (the inbox's
+    202, the admin CLI, the web forms) keeps `synchronous=FULL`, and its flush makes every
+    earlier commit durable too. A crash of the process alone loses nothing either way.
 
     Any failure (a SQLite file that cannot be opened, PostgreSQL down or refusing us, a
     migration that fails) closes what was opened and raises DatabaseUnavailable, whose
@@ -146,7 +166,7 @@ async def open_database(database_url: str, *, run_migrations: bool = True) -> No
     EXECUTOR_CACHE.clear()
     # Nothing read from another database may be believed about this one.
     caching.clear_all()
-    config = tortoise_config(database_url)
+    config = tortoise_config(database_url, durable_commits=durable_commits)
     try:
         if run_migrations:
             await migrate(config=config)
