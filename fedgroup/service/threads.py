@@ -173,6 +173,8 @@ async def _insert_once(**values: Any) -> StoredObject:
     if existing is not None:
         return existing
     try:
+        if StoredObject._meta.db.capabilities.dialect != "postgres":
+            return await StoredObject.create(**values)  # a failed insert fails alone
         async with in_transaction():  # a savepoint: on PostgreSQL a failed insert would
             return await StoredObject.create(**values)  # otherwise void the transaction
     except IntegrityError:
@@ -200,16 +202,23 @@ async def store_in_thread(
 ) -> StoredObject:
     """Store a new post (and the ancestors fetched for it) in its thread in `group`, in one
     transaction: one commit for the rows and their places in the thread."""
-    async with in_transaction():
-        return await _store_in_thread(group, author, obj, placement)
-
-
-async def _store_in_thread(
-    group: Group, author: str, obj: dict[str, Any], placement: Placement
-) -> StoredObject:
     parent = placement.parent
     if parent is not None and parent.group_id != group.id:
         parent = None  # the thread is another group's: here the post starts its own
+    # Read before the transaction: inside it, every read holds the database for the others.
+    root_context = None if parent is not None else await _trusted_root_context(group, obj)
+    async with in_transaction():
+        return await _store_in_thread(group, author, obj, parent, placement, root_context)
+
+
+async def _store_in_thread(
+    group: Group,
+    author: str,
+    obj: dict[str, Any],
+    parent: StoredObject | None,
+    placement: Placement,
+    root_context: str | None,
+) -> StoredObject:
     if parent is not None:
         for doc in placement.fetched:
             ancestor = await _insert_once(
@@ -224,7 +233,7 @@ async def _store_in_thread(
         )
     row = await _insert_once(**_row_values(group, author, obj))
     if row.thread_id is None:
-        await _join(row, row.id, await _trusted_root_context(group, obj))
+        await _join(row, row.id, root_context)
     return row
 
 
