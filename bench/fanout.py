@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ from fedgroup.storage.models import (
 from tests.fakes.instance import next_loopback_address
 from tests.fakes.server import FedgroupServer
 
+from .fedify import FEDIFY_VERSION, FedifyFanout, FedifyUnavailable, fedify_fanout
 from .receivers import Arrival, CountingServers
 from .report import Figure, emit
 
@@ -170,19 +172,27 @@ async def post_create(server: FedgroupServer, author: str, private_pem: str) -> 
     return time.time()
 
 
+#: Run with the sinks still up once fedgroup's server has stopped: (sinks, origins, count).
+AfterFanout = Callable[[CountingServers, list[str], int], Awaitable[None]]
+
+
 async def scenario(
-    count: int, servers: int, dead: int, shared_inboxes: bool, *, silent: bool = False
+    count: int,
+    servers: int,
+    dead: int,
+    shared_inboxes: bool,
+    *,
+    silent: bool = False,
+    after: AfterFanout | None = None,
 ) -> Figure:
     """One fan-out; the figure counts deliveries to living servers until the last arrived.
-    The `dead` servers have closed ports, or with `silent` accept and never answer."""
+    The `dead` servers have closed ports, or with `silent` accept and never answer.
+    `after` runs once fedgroup's server has stopped (so it takes no CPU), on the same sinks."""
     addresses = [next_loopback_address() for _ in range(servers)]
     dead_servers = set(range(servers - dead, servers))
     living = [a for i, a in enumerate(addresses) if i not in dead_servers]
     with contextlib.ExitStack() as held, tempfile.TemporaryDirectory(prefix="fedgroup-") as tmp:
-        async with (
-            CountingServers(living) as receivers,
-            FedgroupServer(Path(tmp)) as server,
-        ):
+        async with CountingServers(living) as receivers:
             ports = dict(receivers.port)
             for i in dead_servers:
                 if silent:
@@ -192,32 +202,39 @@ async def scenario(
                     ports[addresses[i]] = closed_port(addresses[i])
             origins = [f"http://{a}:{ports[a]}" for a in addresses]
             layout = Layout(origins, dead_servers, shared_inboxes)
-            group = await server.create_group("jazz")
-            placed = await insert_members(group, layout, count)
-            author = f"{origins[0]}/users/m0"
-            private_pem, public_pem = generate_rsa_key_pair()
-            await RemoteKey.create(key_id=author + "#main-key", owner=author, public_key=public_pem)
+            async with FedgroupServer(Path(tmp)) as server:
+                group = await server.create_group("jazz")
+                placed = await insert_members(group, layout, count)
+                author = f"{origins[0]}/users/m0"
+                private_pem, public_pem = generate_rsa_key_pair()
+                await RemoteKey.create(
+                    key_id=author + "#main-key", owner=author, public_key=public_pem
+                )
 
-            owed: Counter[str] = Counter()  # host -> deliveries owed to a living server
-            for server_index, _inbox in dict.fromkeys(
-                (s, inbox) for s, inbox in placed if s not in dead_servers
-            ):
-                owed[origins[server_index].removeprefix("http://")] += 1
-            expected = sum(owed.values())
+                owed: Counter[str] = Counter()  # host -> deliveries owed to a living server
+                for server_index, _inbox in dict.fromkeys(
+                    (s, inbox) for s, inbox in placed if s not in dead_servers
+                ):
+                    owed[origins[server_index].removeprefix("http://")] += 1
+                expected = sum(owed.values())
 
-            def complete(arrivals: list[Arrival]) -> bool:
-                got = Counter(a.host for a in arrivals if a.type == "Announce")
-                return all(got[host] >= n for host, n in owed.items())
+                def complete(arrivals: list[Arrival]) -> bool:
+                    got = Counter(a.host for a in arrivals if a.type == "Announce")
+                    return all(got[host] >= n for host, n in owed.items())
 
-            accepted_at = await post_create(server, author, private_pem)
-            arrived = await receivers.wait_until(complete, DELIVERY_TIMEOUT)
-            announces = [a for a in receivers.arrivals if a.type == "Announce"]
-            last = max((a.at for a in announces), default=accepted_at)
-            dead_hosts = [origins[i].removeprefix("http://") for i in dead_servers]
-            to_dead = await Delivery.filter(host__in=dead_hosts).count()
-            dead_pending = await Delivery.filter(
-                host__in=dead_hosts, state__in=(DeliveryState.QUEUED, DeliveryState.RETRYING)
-            ).count()
+                accepted_at = await post_create(server, author, private_pem)
+                arrived = await receivers.wait_until(complete, DELIVERY_TIMEOUT)
+                announces = [a for a in receivers.arrivals if a.type == "Announce"]
+                last = max((a.at for a in announces), default=accepted_at)
+                dead_hosts = [origins[i].removeprefix("http://") for i in dead_servers]
+                to_dead = await Delivery.filter(host__in=dead_hosts).count()
+                dead_pending = await Delivery.filter(
+                    host__in=dead_hosts, state__in=(DeliveryState.QUEUED, DeliveryState.RETRYING)
+                ).count()
+            if after is not None:
+                await after(
+                    receivers, [origins[i] for i in range(servers) if i not in dead_servers], count
+                )
 
     layout_name = "shared inboxes" if shared_inboxes else "personal inboxes"
     note = f"{count} members on {servers} servers"
@@ -265,10 +282,23 @@ def _signs_per_second(count: int = 300) -> float:
 
 async def measure_wide(count: int) -> list[Figure]:
     """One post to `count` members on 1,000 servers (shared inboxes, all up), against its
-    target measured in the same run: 3 x (1,000 / RSA-2048 signs per second)."""
+    target measured in the same run: 3 x (1,000 / RSA-2048 signs per second); then, on the
+    same sinks once fedgroup's server has stopped, the same fan-out to the same members sent
+    by Fedify (bench/fedify.py), and the ratio fedgroup/Fedify (issue 11: fedgroup no slower,
+    i.e. at most 1). If Fedify cannot be installed or run, the output says so and fedgroup's
+    figures stand alone: no Fedify figure is made up."""
     servers = min(WIDE_SERVERS, count)
+    peer: list[FedifyFanout] = []
+    unavailable: list[str] = []
+
+    async def send_with_fedify(sinks: CountingServers, origins: list[str], members: int) -> None:
+        try:
+            peer.append(await fedify_fanout(sinks, origins, members, DELIVERY_TIMEOUT))
+        except FedifyUnavailable as exc:
+            unavailable.append(str(exc))
+
     before = _signs_per_second()
-    figure = emit(await scenario(count, servers, 0, True))
+    figure = emit(await scenario(count, servers, 0, True, after=send_with_fedify))
     after = _signs_per_second()
     signs = (before + after) / 2
     target = 3 * servers / signs
@@ -277,7 +307,59 @@ async def measure_wide(count: int) -> list[Figure]:
         f" took {figure.wall:.2f} s ({figure.wall / target:.2f} x the target)",
         flush=True,
     )
-    return [figure]
+    if unavailable:
+        said = [line for line in unavailable[0].splitlines() if line.strip()]
+        said = said[:1] + [line for line in said[1:] if "EBADENGINE" not in line][-8:]
+        print("# Fedify comparison not run: " + "\n#   ".join(said), flush=True)
+        return [figure]
+    return [figure, emit(_fedify_figure(peer[0], figure, servers))]
+
+
+FEDIFY_WHAT = "fan-out, Fedify sender"
+
+
+def check_wide(figures: list[Figure]) -> list[str]:
+    """For `--quick`: the Fedify comparison ran, and Fedify's activity reached every server
+    fedgroup's did (a missing comparison says why in the `#` line above it)."""
+    ours = [f for f in figures if not f.what.startswith(FEDIFY_WHAT)]
+    theirs = [f for f in figures if f.what.startswith(FEDIFY_WHAT)]
+    if not theirs:
+        return ["no Fedify figure: the Fedify comparison did not run"]
+    if ours and theirs[0].count < ours[0].count:
+        return [f"Fedify's activity reached {theirs[0].count} of {ours[0].count} servers"]
+    return []
+
+
+def _fedify_figure(peer: FedifyFanout, ours: Figure, servers: int) -> Figure:
+    """Fedify's figure, its note carrying the ratio (saved in the JSON with it); the same
+    ratio as a `#` line beside the target's."""
+    note = (
+        f"Fedify {FEDIFY_VERSION} on Node {peer.node}, sendActivity (no queue, RFC 9421,"
+        f" RSA-2048) to {peer.inboxes} shared inboxes; settled after"
+        f" {peer.returned_at - peer.asked_at:.3f} s"
+    )
+    if peer.inboxes == servers and peer.complete:
+        ratio = ours.wall / peer.wall
+        note += f"; fedgroup/Fedify {ratio:.2f}"
+        print(
+            f"# fan-out vs Fedify, same {servers} sinks: fedgroup {ours.wall:.2f} s,"
+            f" Fedify {peer.wall:.2f} s; fedgroup/Fedify = {ratio:.2f} (target: <= 1)",
+            flush=True,
+        )
+    if not peer.complete:
+        note += (
+            f"; INCOMPLETE after {DELIVERY_TIMEOUT:.0f} s: {peer.hosts_reached} of"
+            f" {peer.inboxes} servers"
+        )
+    if peer.errors:
+        note += "; Fedify said: " + " ".join(peer.errors[0].split())
+    return Figure(
+        f"{FEDIFY_WHAT}, shared inboxes, {peer.inboxes} servers: sendActivity -> last delivery",
+        peer.received,
+        peer.wall,
+        "deliveries",
+        note=note,
+    )
 
 
 def run_wide(count: int = WIDE_DEFAULT_COUNT) -> list[Figure]:

@@ -12,11 +12,16 @@ import json
 import os
 import platform
 import re
+from dataclasses import replace
 
 import pytest
 
 from bench import fanout
-from bench.__main__ import BENCHMARKS, main, parse_args
+from bench.__main__ import BENCHMARKS, chosen_names, main, parse_args
+from bench.fedify import fedify_fanout
+from bench.receivers import CountingServers
+from bench.report import Figure
+from tests.fakes.instance import next_loopback_address
 
 LINE = re.compile(
     r"^(?P<what>[^:|]+(?:: [^|]+)?): (?P<count>\d+) (?P<unit>\w+) in (?P<wall>[\d.]+) s"
@@ -94,9 +99,34 @@ def test_ingest_delivers_every_post_beside_its_floor(capsys):
         assert floor["what"].startswith("floor") and floor["count"] == "4"
 
 
-def test_fanout_wide_reaches_every_server(capsys):
-    (wide,) = run_bench(capsys, "fanout-wide", "--count", "20")
-    assert wide["count"] == "20" and "20 living servers" in wide["what"]
+def test_fanout_wide_reaches_every_server_and_so_does_fedify(capsys):
+    # Through --quick (count 20: 20 servers, Fedify to the same 20), which also checks that
+    # the Fedify comparison ran and reached every server. No skip when Fedify cannot be
+    # installed: as for the interop suite, a missing peer is a failure with npm's output.
+    main(["fanout-wide", "--quick"])
+    output = capsys.readouterr().out
+    ours, theirs = figures(output)
+    assert ours["count"] == "20" and "20 living servers" in ours["what"]
+    assert theirs["what"].startswith("fan-out, Fedify sender, shared inboxes, 20 servers")
+    assert theirs["count"] == "20" and "RFC 9421, RSA-2048" in theirs["line"]
+    assert re.search(r"fedgroup/Fedify \d+\.\d\d", theirs["line"])
+    assert re.search(r"^# fan-out vs Fedify, same 20 sinks: .* = \d+\.\d\d", output, re.M)
+    assert "# quick: every benchmark completed its work" in output
+
+
+async def test_every_sink_receives_fedifys_signed_announce_once():
+    servers = 20
+    addresses = [next_loopback_address() for _ in range(servers)]
+    async with CountingServers(addresses) as sinks:
+        origins = [f"http://{a}:{sinks.port[a]}" for a in addresses]
+        # Two members per server: Fedify itself must reduce them to one shared inbox each.
+        sent = await fedify_fanout(sinks, origins, 2 * servers, within=30)
+        arrivals = [a for a in sinks.arrivals if a.id == sent.activity_id]
+    assert sent.complete and sent.errors == [], sent.errors
+    assert sent.inboxes == servers and sent.node.startswith("v22.")
+    assert sorted(a.host for a in arrivals) == sorted(o.removeprefix("http://") for o in origins)
+    assert {(a.path, a.type) for a in arrivals} == {("/inbox", "Announce")}
+    assert sent.asked_at <= sent.last_at and sent.wall == sent.last_at - sent.asked_at
 
 
 def test_unknown_benchmark_and_bad_count_are_refused(capsys):
@@ -105,6 +135,37 @@ def test_unknown_benchmark_and_bad_count_are_refused(capsys):
     with pytest.raises(SystemExit):
         parse_args(["fanout", "--count", "0"])
     assert parse_args(["fanout", "--count", "200"]).names == ["fanout"]
+
+
+def test_quick_runs_every_default_benchmark_and_fanout_wide_and_checks_them(capsys):
+    assert chosen_names([], quick=True) == [
+        "signatures",
+        "inbox",
+        "ingest",
+        "fanout",
+        "fanout-wide",
+    ]
+    for bad in (["--quick", "--count", "5"], ["--quick", "fanout-hung"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+    assert main(["signatures", "--quick"]) is None  # saves nothing
+    output = capsys.readouterr().out
+    assert "# signatures (quick, count 3," in output
+    assert "# quick: every benchmark completed its work" in output
+
+
+def test_quick_fails_on_an_incomplete_benchmark(capsys, monkeypatch):
+    def unfinished(count: int) -> list[Figure]:
+        return [Figure("fan-out", 1, 0.1, note="INCOMPLETE after 60 s: 1 of 2")]
+
+    monkeypatch.setitem(BENCHMARKS, "fanout", replace(BENCHMARKS["fanout"], run=unfinished))
+    with pytest.raises(SystemExit) as exited:
+        main(["fanout", "--quick"])
+    assert exited.value.code == 1
+    assert "# INCOMPLETE fanout: fan-out: INCOMPLETE after 60 s" in capsys.readouterr().out
+    assert fanout.check_wide([Figure("fan-out, shared inboxes", 20, 1.0)]) == [
+        "no Fedify figure: the Fedify comparison did not run"
+    ]
 
 
 async def test_silent_servers_scenario_runs_and_counts_the_living():
