@@ -250,7 +250,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         settings = settings_from_values(json.loads(_read_line(channel)))
-    except (OSError, ValueError, ConfigError) as exc:
+    except (OSError, EOFError, ValueError, ConfigError) as exc:
         print(f"fedgroup worker: no settings from the web process: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level, process="worker")
@@ -268,13 +268,15 @@ def _die_with_parent() -> None:
 
 
 def _read_line(channel: socket.socket) -> bytes:
+    """The settings line. Wake-up bytes may follow it in the same read: they are dropped,
+    since the workers look at the queues when they start anyway."""
     data = b""
-    while not data.endswith(b"\n"):
+    while b"\n" not in data:
         chunk = channel.recv(65536)
         if not chunk:
             raise EOFError("the channel closed before the settings")
         data += chunk
-    return data
+    return data.split(b"\n", 1)[0]
 
 
 async def _work(settings: Settings, channel: socket.socket) -> int:
