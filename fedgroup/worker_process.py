@@ -59,6 +59,10 @@ FIRST_RESTART_DELAY = 1.0  # seconds before restarting a worker that died; doubl
 LAST_RESTART_DELAY = 30.0  # … up to this
 HEALTHY_RUN = 60.0  # a worker that ran this long before dying starts again after 1 s
 STOP_TIMEOUT = 10.0  # seconds a worker has to finish after SIGTERM, then it is killed
+# Below the web process in the CPU's queue: when both want the CPU, the inbox answering
+# comes first and deliveries wait a little; when the web process is idle the worker has it
+# all. (Measured with bench ingest, see README "Processes".)
+WORKER_NICENESS = 10
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 _PR_SET_PDEATHSIG = 1
 
@@ -254,6 +258,8 @@ def main(argv: list[str]) -> int:
         print(f"fedgroup worker: no settings from the web process: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level, process="worker")
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     return asyncio.run(_work(settings, channel))
 
 
