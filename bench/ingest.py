@@ -1,6 +1,7 @@
 """Ingest: members' posts into a group at many connections, delivery running, against the floor.
 
-The real app (FedgroupServer on a SQLite file, its workers running) hosts a group whose
+fedgroup as a real server process (`python -m fedgroup serve` on a SQLite file, loopback, its
+default worker mode: a web process and a worker process) hosts a group whose
 members live on 10 remote servers (20 each, shared inboxes), each a counting receiver on its
 own loopback address in a child process. `count` signed `Create{Note}` by those members are
 POSTed to the shared inbox at 10, 50 and 200 connections by a load client in another child
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -26,13 +26,15 @@ from fedgroup.activitypub.httpsig import load_public_key, sign_request
 from fedgroup.activitypub.keys import generate_rsa_key_pair, load_private_key
 from fedgroup.storage.models import RemoteKey
 from tests.fakes.instance import next_loopback_address
-from tests.fakes.server import FedgroupServer
+from tests.fakes.process import ServerProcess
+from tests.fakes.server import create_group
 
 from .child import start_child
 from .fanout import Layout, author_create, insert_members
 from .floor import FloorInbox
 from .receivers import Arrival, CountingServers
 from .report import Figure, emit, percentile
+from .served import its_database, peak_rss_line, peak_rss_mb, server_process
 
 DEFAULT_COUNT = 3000
 SERVERS = 10
@@ -104,76 +106,81 @@ async def floor_run(docs: list[dict[str, Any]], clients: int, key_pem: tuple[str
 
 async def fedgroup_run(
     count: int, clients: int
-) -> tuple[list[Figure], list[dict[str, Any]], tuple[str, str]]:
-    """`count` posts into fedgroup; returns its figures, and the posts and their key (for
-    the floor)."""
+) -> tuple[list[Figure], list[dict[str, Any]], tuple[str, str], dict[str, float]]:
+    """`count` posts into fedgroup; returns its figures, the posts and their key (for the
+    floor), and the peak RSS of each server process, read before it stops."""
     addresses = [next_loopback_address() for _ in range(SERVERS)]
     key_pem = generate_rsa_key_pair()
-    private_key = load_private_key(key_pem[0])
     with tempfile.TemporaryDirectory(prefix="fedgroup-ingest-") as tmp:
-        async with (
-            CountingServers(addresses) as receivers,
-            FedgroupServer(Path(tmp), **SERVER_SETTINGS) as server,
-        ):
+        server = server_process(Path(tmp) / "server", **SERVER_SETTINGS)
+        async with CountingServers(addresses) as receivers:
             origins = [f"http://{a}:{receivers.port[a]}" for a in addresses]
-            group = await server.create_group("jazz")
-            placed = await insert_members(
-                group, Layout(origins, set(), True), SERVERS * MEMBERS_PER_SERVER
-            )
-            authors = [f"{origins[s]}/users/m{i}" for i, (s, _inbox) in enumerate(placed)]
-            await RemoteKey.bulk_create(
-                [RemoteKey(key_id=a + "#main-key", owner=a, public_key=key_pem[1]) for a in authors]
-            )
+            async with its_database(server):
+                group = await create_group("jazz")
+                placed = await insert_members(
+                    group, Layout(origins, set(), True), SERVERS * MEMBERS_PER_SERVER
+                )
+                authors = [f"{origins[s]}/users/m{i}" for i, (s, _inbox) in enumerate(placed)]
+                await RemoteKey.bulk_create(
+                    [
+                        RemoteKey(key_id=a + "#main-key", owner=a, public_key=key_pem[1])
+                        for a in authors
+                    ]
+                )
             docs = [
                 author_create(authors[n % len(authors)], server.group_url("jazz"))
                 for n in range(count)
             ]
-            requests = [
-                _signed(server.url("/inbox"), doc, doc["actor"] + "#main-key", private_key)
-                for doc in docs
-            ]
-            hosts = [o.removeprefix("http://") for o in origins]
+            async with server:
+                figures = await _posts_into(server, receivers, docs, key_pem[0], origins, clients)
+                peaks = peak_rss_mb(server)
+    return figures, docs, key_pem, peaks
 
-            got: Counter[str] = Counter()
-            seen = 0
 
-            def complete(arrivals: list[Arrival]) -> bool:
-                # Counted as they come: this runs on every arrival, in the server's process.
-                nonlocal seen
-                got.update(a.host for a in arrivals[seen:] if a.type == "Announce")
-                seen = len(arrivals)
-                return all(got[host] >= count for host in hosts)
+async def _posts_into(
+    server: ServerProcess,
+    receivers: CountingServers,
+    docs: list[dict[str, Any]],
+    private_pem: str,
+    origins: list[str],
+    clients: int,
+) -> list[Figure]:
+    """POST the posts; figures for their 202s and for every server getting every Announce."""
+    private_key = load_private_key(private_pem)
+    requests = [
+        _signed(server.url("/inbox"), doc, doc["actor"] + "#main-key", private_key) for doc in docs
+    ]
+    count = len(docs)
+    hosts = [o.removeprefix("http://") for o in origins]
+    got: Counter[str] = Counter()
+    seen = 0
 
-            burst = await _fire(requests, clients)
-            accepted = _accepted("fedgroup inbox: Create{Note} answered 202", burst, clients)
-            arrived = await receivers.wait_until(complete, DRAIN_TIMEOUT)
-            announces = [a for a in receivers.arrivals if a.type == "Announce"]
-            last = max((a.at for a in announces), default=burst["started_at"])
-            wall = last - burst["started_at"]
-            note = (
-                "every server has every Announce"
-                if arrived
-                else (
-                    f"INCOMPLETE after {DRAIN_TIMEOUT:.0f} s: "
-                    f"{len(announces)} of {count * len(hosts)} Announces"
-                )
-            )
-            end_to_end = [
-                emit(
-                    Figure(
-                        f"end to end, {clients} connections: posts", count, wall, "posts", note=note
-                    )
-                ),
-                emit(
-                    Figure(
-                        f"end to end, {clients} connections: deliveries",
-                        len(announces),
-                        wall,
-                        "deliveries",
-                    )
-                ),
-            ]
-    return [accepted, *end_to_end], docs, key_pem
+    def complete(arrivals: list[Arrival]) -> bool:
+        # Counted as they come: this runs on every arrival, in the receivers' process.
+        nonlocal seen
+        got.update(a.host for a in arrivals[seen:] if a.type == "Announce")
+        seen = len(arrivals)
+        return all(got[host] >= count for host in hosts)
+
+    burst = await _fire(requests, clients)
+    accepted = _accepted("fedgroup inbox: Create{Note} answered 202", burst, clients)
+    arrived = await receivers.wait_until(complete, DRAIN_TIMEOUT)
+    announces = [a for a in receivers.arrivals if a.type == "Announce"]
+    last = max((a.at for a in announces), default=burst["started_at"])
+    wall = last - burst["started_at"]
+    note = (
+        "every server has every Announce"
+        if arrived
+        else (
+            f"INCOMPLETE after {DRAIN_TIMEOUT:.0f} s: "
+            f"{len(announces)} of {count * len(hosts)} Announces"
+        )
+    )
+    posts = Figure(f"end to end, {clients} connections: posts", count, wall, "posts", note=note)
+    deliveries = Figure(
+        f"end to end, {clients} connections: deliveries", len(announces), wall, "deliveries"
+    )
+    return [accepted, emit(posts), emit(deliveries)]
 
 
 def _ratio_line(ours: Figure, floor: Figure) -> str:
@@ -186,21 +193,14 @@ def _ratio_line(ours: Figure, floor: Figure) -> str:
     )
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (the server runs in it), in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 async def measure(count: int, connections: tuple[int, ...] = CONNECTIONS) -> list[Figure]:
     figures: list[Figure] = []
     for clients in connections:
-        ours, docs, key_pem = await fedgroup_run(count, clients)
+        ours, docs, key_pem, peaks = await fedgroup_run(count, clients)
         floor = await floor_run(docs, clients, key_pem)
         figures.extend([*ours, floor])
         print(_ratio_line(ours[0], floor), flush=True)
-        print(
-            f"# peak RSS so far (bench process, server in it): {peak_rss_mb():.0f} MB", flush=True
-        )
+        print(peak_rss_line(peaks), flush=True)
     return figures
 
 

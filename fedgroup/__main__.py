@@ -10,6 +10,7 @@ USAGE = """\
 usage: fedgroup {serve,admin} ... | --version
   serve      run the server (fedgroup serve --help)
   admin      the admin CLI (fedgroup admin --help)
+  worker     the worker process that serve starts (not run by hand)
   --version  print the version"""
 
 
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import serve
 
         return serve(rest)
+    if command == "worker":
+        from .worker_process import main as worker_main
+
+        return worker_main(rest)
     if command == "admin":
         from .cli.main import main as admin_main
 

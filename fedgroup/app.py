@@ -8,15 +8,19 @@ from aiohttp import web
 
 from .activitypub import ldworker
 from .activitypub.netguard import make_client_session
-from .app_keys import CONNECTION_GUARD, FOLLOW_ROUTER, HTTP_CLIENT, RUNTIME, SETTINGS
+from .app_keys import (
+    CONNECTION_GUARD,
+    FOLLOW_ROUTER,
+    HTTP_CLIENT,
+    QUEUES_HERE,
+    RUNTIME,
+    SETTINGS,
+)
 from .config import Settings
 from .pipeline.claims import release_claims_of_dead_predecessor
-from .pipeline.delivery import delivery_worker
-from .pipeline.inbound import run_inbound_worker
 from .pipeline.intake import json_limits, ld_limits
 from .runtime import Runtime
 from .service.cache_epochs import watch_epochs
-from .service.housekeeping import run_housekeeping
 from .service.instance import ensure_instance_key, instance_fetcher, user_agent
 from .service.joining import FollowRouter
 from .storage.db import close_database, open_database
@@ -24,6 +28,7 @@ from .web import discovery, feeds, groups, inbox, instance, objects, pages, thre
 from .web.connections import ConnectionGuard, limits_from
 from .web.middleware import access_logging, forwarded_headers, security_headers
 from .web.templating import content_security_policy, setup_pages
+from .worker_process import start_queue_workers
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -46,11 +51,15 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    # Made here, before any worker process starts, so only one process ever creates it
+    # (and `ensure_instance_key` copes with a concurrent creator anyway).
     key = await ensure_instance_key()
-    fetcher = instance_fetcher(
-        settings, app[HTTP_CLIENT], key, json_limits=json_limits(settings)
-    )
-    await release_claims_of_dead_predecessor(settings.database_url)
+    fetcher = instance_fetcher(settings, app[HTTP_CLIENT], key, json_limits=json_limits(settings))
+    queues_here = app[QUEUES_HERE]
+    if queues_here:
+        # Only the process that claims rows may release leftover claims: in separate mode
+        # they are the worker process's, released when it starts (worker_process.py).
+        await release_claims_of_dead_predecessor(settings.database_url)
     ldworker.configure(ld_limits(settings))
     ldworker.warm_up(ld_limits(settings))
     runtime = Runtime(instance_key=key, fetcher=fetcher)
@@ -58,18 +67,19 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[FOLLOW_ROUTER] = FollowRouter(fetcher, timeout=settings.join_lookup_timeout)
     runtime.start("inbox-writer", runtime.inbox_writer.run)
     runtime.start("cache-epochs", watch_epochs)
-    runtime.start("inbound", lambda: run_inbound_worker(settings, fetcher, runtime.inbound_ready))
-    runtime.start("delivery", delivery_worker(settings, app[HTTP_CLIENT], key).run)
-    runtime.start("housekeeping", lambda: run_housekeeping(settings))
+    if queues_here:
+        start_queue_workers(runtime, settings, app[HTTP_CLIENT])
     yield
     await runtime.stop()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, queues_here: bool = True) -> web.Application:
     """Build the aiohttp application; nothing touches the network until it starts.
 
     Serve it with `web.connections.listen`, so that every connection goes through its
-    `CONNECTION_GUARD` (read timeouts, connection caps)."""
+    `CONNECTION_GUARD` (read timeouts, connection caps). With `queues_here` (the default,
+    what in-process tests use) it also runs the inbound, delivery and housekeeping workers;
+    `fedgroup serve` in separate mode leaves them to its worker process."""
     guard = ConnectionGuard(limits_from(settings))
     app = web.Application(
         middlewares=[
@@ -82,6 +92,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[CONNECTION_GUARD] = guard
+    app[QUEUES_HERE] = queues_here
     app.cleanup_ctx.extend([_database, _http_client, _runtime])
     app.add_routes(discovery.routes)
     app.add_routes(instance.routes)

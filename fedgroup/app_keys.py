@@ -19,3 +19,6 @@ HTTP_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_client", aioht
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 FOLLOW_ROUTER: web.AppKey[FollowRouter] = web.AppKey("follow_router")
 CONNECTION_GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
+#: Whether this process runs the queue workers (inbound, delivery, housekeeping): false in
+#: the web process of `fedgroup serve` in separate mode, whose worker process runs them.
+QUEUES_HERE: web.AppKey[bool] = web.AppKey("queues_here", bool)

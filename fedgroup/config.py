@@ -17,6 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite://./data/fedgroup.sqlite3"
+WORKERS_SEPARATE = "separate"
+WORKERS_INLINE = "inline"
+WORKER_MODES = (WORKERS_SEPARATE, WORKERS_INLINE)
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,10 @@ class Settings:
     prune_outbound_after: int = 30 * 24 * 3600
     prune_deliveries_after: int = 7 * 24 * 3600
     prune_remote_after: int = 30 * 24 * 3600
+    # "separate": `fedgroup serve` answers HTTP in one process and runs the queues (inbound,
+    # delivery, housekeeping) in a worker process it supervises, so sending never takes the
+    # event loop (nor the GIL) from the inbox; "inline": everything in one process.
+    workers: str = WORKERS_SEPARATE
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -163,6 +170,13 @@ def _parse_log_level(name: str, raw: Any) -> str:
     return text
 
 
+def _parse_workers(name: str, raw: Any) -> str:
+    text = str(raw).strip().lower()
+    if text not in WORKER_MODES:
+        raise ConfigError(f"{name}: expected separate or inline, got {raw!r}")
+    return text
+
+
 _PARSERS: dict[str, Any] = {
     "base_url": _parse_base_url,
     "database_url": _parse_database_url,
@@ -174,6 +188,7 @@ _PARSERS: dict[str, Any] = {
     "authorized_fetch": _parse_bool,
     "allowlist_mode": _parse_bool,
     "log_level": _parse_log_level,
+    "workers": _parse_workers,
 }
 _INT_RANGES = {
     "max_inbox_bytes": (1024, 64 * 1_048_576),
@@ -268,3 +283,22 @@ def load_settings(
     if "base_url" not in values:
         settings = replace(settings, base_url=default_base_url(settings.host, settings.port))
     return settings
+
+
+def settings_as_values(settings: Settings) -> dict[str, Any]:
+    """Every setting as a plain (JSON and TOML) value that `load_settings` reads back to the
+    same Settings: how `fedgroup serve` hands its exact effective settings, the bound port
+    and base URL included, to the worker process it starts."""
+    values: dict[str, Any] = {}
+    for key in KNOWN_SETTINGS:
+        value = getattr(settings, key)
+        if key == "trusted_proxies":
+            value = [str(network) for network in value]
+        values[key] = value
+    return values
+
+
+def settings_from_values(values: Mapping[str, Any]) -> Settings:
+    """The Settings `settings_as_values` described, checked as any setting is; nothing is
+    read from the environment, so the receiving process cannot drift from the sender."""
+    return load_settings(environ={}, overrides=values)

@@ -10,6 +10,7 @@ stranger drives, and the access log) pass untouched.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -49,3 +50,19 @@ class RepeatLimit(logging.Filter):
             record.msg = f"{record.getMessage()} [and {dropped} like it not logged before]"
             record.args = None
         return True
+
+
+def configure_logging(level: str, *, process: str = "") -> None:
+    """Log to stderr, strangers' repeats limited. `process` labels every line of a process
+    that shares the log with another (the worker process writes "worker" after the level),
+    so an operator can tell who said what."""
+    label = f"{process} " if process else ""
+    logging.basicConfig(
+        level=level,
+        format=f"%(asctime)s %(levelname)s {label}%(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatLimit())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("tortoise").setLevel(logging.WARNING)

@@ -20,11 +20,12 @@ import sys
 from aiohttp import web
 
 from .app import create_app
-from .app_keys import CONNECTION_GUARD
-from .config import ConfigError, Settings, load_settings
-from .lograte import RepeatLimit
+from .app_keys import CONNECTION_GUARD, RUNTIME
+from .config import WORKERS_SEPARATE, ConfigError, Settings, load_settings
+from .lograte import configure_logging
 from .storage.db import DatabaseUnavailable, redact_database_url
 from .web.connections import listen, runner_options
+from .worker_process import WorkerSupervisor
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # could not listen, or start-up failed otherwise
@@ -46,6 +47,10 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-url", help="public origin, e.g. https://groups.example")
     parser.add_argument("--database-url", help="sqlite://PATH or postgres://USER@HOST/DB")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--workers",
+        help="separate (queues in a worker process, the default) or inline (one process)",
+    )
     return parser
 
 
@@ -61,23 +66,12 @@ def serve(argv: list[str]) -> int:
                 "base_url": args.base_url,
                 "database_url": args.database_url,
                 "log_level": args.log_level,
+                "workers": args.workers,
             },
         )
     except ConfigError as exc:
         return _fail(f"configuration error: {exc}", EXIT_CONFIG)
     return run_server(settings)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RepeatLimit())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
 
 
 def run_server(settings: Settings) -> int:
@@ -114,7 +108,7 @@ async def _serve(settings: Settings) -> int:
         log.info("stopped on %s during start-up", signal.Signals(stop.result()).name)
         return EXIT_OK
     try:
-        runner, listeners, settings = starting.result()
+        runner, listeners, settings, worker = starting.result()
     except _StartupFailed as exc:
         return _fail(str(exc), exc.exit_code)
     log.info(
@@ -128,6 +122,8 @@ async def _serve(settings: Settings) -> int:
     for listener in listeners:
         listener.close()
     await loop.create_task(runner.cleanup(), context=context)
+    if worker is not None:
+        await worker.stop()
     log.info("stopped")
     return EXIT_OK
 
@@ -147,15 +143,20 @@ def _stop_on_signals() -> asyncio.Future[int]:
     return stop
 
 
-async def _start(settings: Settings) -> tuple[web.AppRunner, list[asyncio.Server], Settings]:
-    """Bind, then open the database and start the workers, then accept connections."""
+async def _start(
+    settings: Settings,
+) -> tuple[web.AppRunner, list[asyncio.Server], Settings, WorkerSupervisor | None]:
+    """Bind, then open the database and start the workers, then accept connections; in
+    separate mode, then start the worker process (with the bound port's base URL)."""
     try:
         sockets = bind_sockets(settings.host, settings.port)
     except OSError as exc:
         where = _address(settings.host, settings.port)
         raise _StartupFailed(f"cannot listen on {where}: {_why(exc)}", EXIT_FAILURE) from None
     settings = settings.with_bound_port(sockets[0].getsockname()[1])
-    app = create_app(settings)
+    separate = settings.workers == WORKERS_SEPARATE
+    app = create_app(settings, queues_here=not separate)
+    worker: WorkerSupervisor | None = None
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -169,9 +170,15 @@ async def _start(settings: Settings) -> tuple[web.AppRunner, list[asyncio.Server
             listeners.append(
                 await listen(runner, sock, app[CONNECTION_GUARD], backlog=LISTEN_BACKLOG)
             )
+        if separate:
+            worker = WorkerSupervisor(settings, app[RUNTIME].inbound_ready)
+            await worker.start()
     except BaseException as exc:
         for listener in listeners:
             listener.close()
+        if worker is not None:
+            with contextlib.suppress(Exception):
+                await worker.stop()
         with contextlib.suppress(Exception):
             await runner.cleanup()
         for sock in sockets:
@@ -182,7 +189,7 @@ async def _start(settings: Settings) -> tuple[web.AppRunner, list[asyncio.Server
             message = f"start-up failed: {type(exc).__name__}: {_why(exc)}"
             raise _StartupFailed(message, EXIT_FAILURE) from None
         raise
-    return runner, listeners, settings
+    return runner, listeners, settings, worker
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:

@@ -174,6 +174,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "allow_private_network": "true",
         "accept_non_members": "true",
         "log_level": "ERROR",
+        "workers": "inline",
     }
     defaults = load_settings(environ={})
     for key in KNOWN_SETTINGS:

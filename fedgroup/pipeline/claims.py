@@ -1,8 +1,10 @@
 """Taking back the claims a killed process left behind.
 
-On SQLite one server process is the only claimer, so every lease found at start-up belongs
-to a predecessor that died (SIGKILL, power cut): released at once, its work is redone now
-instead of when the lease runs out. On PostgreSQL several processes share the queues and a
+On SQLite one process is the only claimer (the worker process of `fedgroup serve`, or the
+server itself with `workers = "inline"`), and only that process calls this, when it starts:
+every lease found then belongs to a predecessor that died (SIGKILL, power cut), released at
+once, so its work is redone now instead of when the lease runs out. The web process never
+calls it: the leases are its living worker's. On PostgreSQL several processes share the queues and a
 lease may be a living neighbour's, so there leases simply expire.
 """
 

@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api.migrate import migrate
 
 from .. import caching
+from . import sqlite_engine
 
 APP_LABEL = "models"
 MODELS_MODULE = "fedgroup.storage.models"
@@ -125,11 +127,21 @@ def prepare_sqlite_file(url: str) -> None:
         raise refuse(f"{path}: {exc}") from None
 
 
+def _connection_config(database_url: str, *, durable_commits: bool = True) -> str | dict[str, Any]:
+    """PostgreSQL as its URL; SQLite through our engine (sqlite_engine: transactions that
+    take the write lock when they begin, so several processes can share the file)."""
+    url = _with_sqlite_pragmas(database_url, durable_commits=durable_commits)
+    if not url.startswith("sqlite://"):
+        return url
+    expanded = expand_db_url(url)
+    return {**expanded, "engine": sqlite_engine.ENGINE}
+
+
 def tortoise_config(database_url: str, *, durable_commits: bool = True) -> dict[str, Any]:
     """The tortoise configuration for our single app."""
     return {
         "connections": {
-            "default": _with_sqlite_pragmas(database_url, durable_commits=durable_commits)
+            "default": _connection_config(database_url, durable_commits=durable_commits)
         },
         "apps": {
             APP_LABEL: {

@@ -289,6 +289,26 @@ class ServerProcess(ChildProcessContext):
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    @property
+    def pid(self) -> int | None:
+        """The `fedgroup serve` process (the web process, in separate mode)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes `fedgroup serve` started (one in separate mode, none inline),
+        found as its children whose command line says `fedgroup worker` (Linux /proc)."""
+        if self.pid is None:
+            return []
+        found = []
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    with contextlib.suppress(OSError):
+                        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                        if b"fedgroup" in argv and b"worker" in argv:
+                            found.append(int(child))
+        return found
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:

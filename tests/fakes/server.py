@@ -67,13 +67,21 @@ class FedgroupServer:
     async def create_group(
         self, name: str, *, approval: bool = False, members_only: bool = False, **fields: Any
     ) -> Group:
-        private_pem, public_pem = generate_rsa_key_pair()
-        return await Group.create(
-            name=name,
-            display_name=fields.pop("display_name", name.title()),
-            membership_mode=MembershipMode.APPROVAL if approval else MembershipMode.OPEN,
-            visibility=Visibility.MEMBERS_ONLY if members_only else Visibility.PUBLIC,
-            private_key_pem=private_pem,
-            public_key_pem=public_pem,
-            **fields,
-        )
+        return await create_group(name, approval=approval, members_only=members_only, **fields)
+
+
+async def create_group(
+    name: str, *, approval: bool = False, members_only: bool = False, **fields: Any
+) -> Group:
+    """A group row with its keys in the open database: what `group create` makes, without
+    a CLI process (a benchmark prepares a real server's database with it before starting)."""
+    private_pem, public_pem = generate_rsa_key_pair()
+    return await Group.create(
+        name=name,
+        display_name=fields.pop("display_name", name.title()),
+        membership_mode=MembershipMode.APPROVAL if approval else MembershipMode.OPEN,
+        visibility=Visibility.MEMBERS_ONLY if members_only else Visibility.PUBLIC,
+        private_key_pem=private_pem,
+        public_key_pem=public_pem,
+        **fields,
+    )
