@@ -74,7 +74,14 @@ def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str
     canonical = bundled_context_url(url)
     if canonical is None:
         raise ContextNotBundledError(url)
-    return {"contextUrl": None, "documentUrl": canonical, "document": load_context(canonical)}
+    # Tagged static: a bundled context never changes, so pyld may keep it resolved between
+    # calls (untagged, it processed ActivityStreams' context anew for every signature).
+    return {
+        "contextUrl": None,
+        "documentUrl": canonical,
+        "document": load_context(canonical),
+        "tag": "static",
+    }
 
 
 def _options(**extra: Any) -> dict[str, Any]:
