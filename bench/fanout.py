@@ -1,7 +1,8 @@
 """Fan-out: one member's post announced by the group to every member's server.
 
-The real app (FedgroupServer on SQLite, its workers running) hosts a public group with
-`count` members spread over 50 remote servers. The servers are counting receivers in a child
+fedgroup as an operator runs it (`python -m fedgroup serve` on a SQLite file, default
+settings: bench.served) hosts a public group with `count` members spread over 50 remote
+servers. The servers are counting receivers in a child
 process (each on its own 127.0.0.x address, so per-host limits apply as to real servers);
 members, their servers' software and the author's key are inserted as rows, as if they had
 joined long ago. The author's Create is POSTed signed to the group's inbox; the clock starts
@@ -46,11 +47,19 @@ from fedgroup.storage.models import (
     RemoteKey,
 )
 from tests.fakes.instance import next_loopback_address
-from tests.fakes.server import FedgroupServer
+from tests.fakes.process import ServerProcess
+from tests.fakes.server import create_group
 
 from .fedify import FEDIFY_VERSION, FedifyFanout, FedifyUnavailable, fedify_fanout
 from .receivers import Arrival, CountingServers
 from .report import Figure, emit
+from .served import (
+    its_database,
+    peak_rss_line,
+    peak_rss_mb,
+    server_process,
+    until_worker_runs,
+)
 
 DEFAULT_COUNT = 2000
 SERVERS = 50
@@ -150,7 +159,7 @@ def author_create(author: str, group_url: str) -> dict:
     }
 
 
-async def post_create(server: FedgroupServer, author: str, private_pem: str) -> float:
+async def post_create(server: ServerProcess, author: str, private_pem: str) -> float:
     """POST the author's Create to the group inbox; the moment it was answered 202."""
     url = server.url("/groups/jazz/inbox")
     body = json.dumps(author_create(author, server.group_url("jazz"))).encode()
@@ -202,31 +211,36 @@ async def scenario(
                     ports[addresses[i]] = closed_port(addresses[i])
             origins = [f"http://{a}:{ports[a]}" for a in addresses]
             layout = Layout(origins, dead_servers, shared_inboxes)
-            async with FedgroupServer(Path(tmp)) as server:
-                group = await server.create_group("jazz")
+            server = server_process(Path(tmp) / "server")
+            author = f"{origins[0]}/users/m0"
+            private_pem, public_pem = generate_rsa_key_pair()
+            async with its_database(server):
+                group = await create_group("jazz")
                 placed = await insert_members(group, layout, count)
-                author = f"{origins[0]}/users/m0"
-                private_pem, public_pem = generate_rsa_key_pair()
                 await RemoteKey.create(
                     key_id=author + "#main-key", owner=author, public_key=public_pem
                 )
 
-                owed: Counter[str] = Counter()  # host -> deliveries owed to a living server
-                for server_index, _inbox in dict.fromkeys(
-                    (s, inbox) for s, inbox in placed if s not in dead_servers
-                ):
-                    owed[origins[server_index].removeprefix("http://")] += 1
-                expected = sum(owed.values())
+            owed: Counter[str] = Counter()  # host -> deliveries owed to a living server
+            for server_index, _inbox in dict.fromkeys(
+                (s, inbox) for s, inbox in placed if s not in dead_servers
+            ):
+                owed[origins[server_index].removeprefix("http://")] += 1
+            expected = sum(owed.values())
 
-                def complete(arrivals: list[Arrival]) -> bool:
-                    got = Counter(a.host for a in arrivals if a.type == "Announce")
-                    return all(got[host] >= n for host, n in owed.items())
+            def complete(arrivals: list[Arrival]) -> bool:
+                got = Counter(a.host for a in arrivals if a.type == "Announce")
+                return all(got[host] >= n for host, n in owed.items())
 
+            async with server:
+                await until_worker_runs(server)
                 accepted_at = await post_create(server, author, private_pem)
                 arrived = await receivers.wait_until(complete, DELIVERY_TIMEOUT)
-                announces = [a for a in receivers.arrivals if a.type == "Announce"]
-                last = max((a.at for a in announces), default=accepted_at)
-                dead_hosts = [origins[i].removeprefix("http://") for i in dead_servers]
+                peaks = peak_rss_mb(server)
+            announces = [a for a in receivers.arrivals if a.type == "Announce"]
+            last = max((a.at for a in announces), default=accepted_at)
+            dead_hosts = [origins[i].removeprefix("http://") for i in dead_servers]
+            async with its_database(server):
                 to_dead = await Delivery.filter(host__in=dead_hosts).count()
                 dead_pending = await Delivery.filter(
                     host__in=dead_hosts, state__in=(DeliveryState.QUEUED, DeliveryState.RETRYING)
@@ -243,6 +257,7 @@ async def scenario(
         note += f", {dead} {kind}: {to_dead} deliveries to them, {dead_pending} still pending"
     if not arrived:
         note += f"; INCOMPLETE after {DELIVERY_TIMEOUT:.0f} s: {len(announces)} of {expected}"
+    print(peak_rss_line(peaks), flush=True)
     return Figure(
         f"fan-out, {layout_name}, {servers - dead} living servers: Create 202 -> last delivery"
         + (f" ({dead} silent)" if silent else ""),

@@ -34,7 +34,13 @@ from .fanout import Layout, author_create, insert_members
 from .floor import FloorInbox
 from .receivers import Arrival, CountingServers
 from .report import Figure, emit, percentile
-from .served import its_database, peak_rss_line, peak_rss_mb, server_process
+from .served import (
+    its_database,
+    peak_rss_line,
+    peak_rss_mb,
+    server_process,
+    until_worker_runs,
+)
 
 DEFAULT_COUNT = 3000
 SERVERS = 10
@@ -132,6 +138,7 @@ async def fedgroup_run(
                 for n in range(count)
             ]
             async with server:
+                await until_worker_runs(server)
                 figures = await _posts_into(server, receivers, docs, key_pem[0], origins, clients)
                 peaks = peak_rss_mb(server)
     return figures, docs, key_pem, peaks

@@ -10,9 +10,12 @@ worker process; the JSON-LD helper processes are not counted.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+import aiohttp
 
 from fedgroup.storage.db import close_database, open_database
 from tests.fakes.process import ServerProcess
@@ -37,6 +40,26 @@ async def its_database(server: ServerProcess) -> AsyncIterator[None]:
         yield
     finally:
         await close_database()
+
+
+#: Seconds for a started server's worker process to say it runs the queues.
+WORKER_START_TIMEOUT = 60.0
+
+
+async def until_worker_runs(server: ServerProcess) -> None:
+    """Return once the server's /healthz says its worker runs the queues (at once in inline
+    mode, which reports no worker): a figure must not time Python starting the worker."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WORKER_START_TIMEOUT
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(server.url("/healthz")) as response:
+                health = await response.json()
+            if health.get("worker", "running") == "running":
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(f"the worker did not start within {WORKER_START_TIMEOUT} s")
+            await asyncio.sleep(0.05)
 
 
 def vm_hwm_mb(pid: int) -> float:

@@ -15,6 +15,7 @@ from .app_keys import (
     QUEUES_HERE,
     RUNTIME,
     SETTINGS,
+    WORKER_STATUS,
 )
 from .config import Settings
 from .pipeline.claims import release_claims_of_dead_predecessor
@@ -28,7 +29,7 @@ from .web import discovery, feeds, groups, inbox, instance, objects, pages, thre
 from .web.connections import ConnectionGuard, limits_from
 from .web.middleware import access_logging, forwarded_headers, security_headers
 from .web.templating import content_security_policy, setup_pages
-from .worker_process import start_queue_workers
+from .worker_process import WorkerStatus, start_queue_workers
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -93,6 +94,8 @@ def create_app(settings: Settings, *, queues_here: bool = True) -> web.Applicati
     app[SETTINGS] = settings
     app[CONNECTION_GUARD] = guard
     app[QUEUES_HERE] = queues_here
+    if not queues_here:
+        app[WORKER_STATUS] = WorkerStatus()
     app.cleanup_ctx.extend([_database, _http_client, _runtime])
     app.add_routes(discovery.routes)
     app.add_routes(instance.routes)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .runtime import Runtime
     from .service.joining import FollowRouter
     from .web.connections import ConnectionGuard
+    from .worker_process import WorkerStatus
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 HTTP_CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_client", aiohttp.ClientSession)
@@ -22,3 +23,7 @@ CONNECTION_GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
 #: Whether this process runs the queue workers (inbound, delivery, housekeeping): false in
 #: the web process of `fedgroup serve` in separate mode, whose worker process runs them.
 QUEUES_HERE: web.AppKey[bool] = web.AppKey("queues_here", bool)
+
+
+#: Present only in the web process of separate mode (`/healthz` shows it).
+WORKER_STATUS: web.AppKey[WorkerStatus] = web.AppKey("worker_status")

@@ -20,7 +20,7 @@ import sys
 from aiohttp import web
 
 from .app import create_app
-from .app_keys import CONNECTION_GUARD, RUNTIME
+from .app_keys import CONNECTION_GUARD, RUNTIME, WORKER_STATUS
 from .config import WORKERS_SEPARATE, ConfigError, Settings, load_settings
 from .lograte import configure_logging
 from .storage.db import DatabaseUnavailable, redact_database_url
@@ -171,7 +171,7 @@ async def _start(
                 await listen(runner, sock, app[CONNECTION_GUARD], backlog=LISTEN_BACKLOG)
             )
         if separate:
-            worker = WorkerSupervisor(settings, app[RUNTIME].inbound_ready)
+            worker = WorkerSupervisor(settings, app[RUNTIME].inbound_ready, app[WORKER_STATUS])
             await worker.start()
     except BaseException as exc:
         for listener in listeners:

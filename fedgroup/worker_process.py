@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import ClientSession
@@ -55,6 +56,18 @@ log = logging.getLogger(__name__)
 
 WAKE_INBOUND = b"i"
 WAKE_DELIVERY = b"d"
+#: From the worker: it runs the queues now.
+READY = b"r"
+
+
+@dataclass
+class WorkerStatus:
+    """What the web process knows of its worker process: whether it has said it runs the
+    queues (it says so once started; it is counted out when it dies)."""
+
+    running: bool = False
+
+
 FIRST_RESTART_DELAY = 1.0  # seconds before restarting a worker that died; doubles …
 LAST_RESTART_DELAY = 30.0  # … up to this
 HEALTHY_RUN = 60.0  # a worker that ran this long before dying starts again after 1 s
@@ -86,8 +99,14 @@ class WorkerSupervisor:
     a delay that doubles from 1 s to 30 s while it keeps dying young; nothing is lost
     meanwhile, the queues are in the database."""
 
-    def __init__(self, settings: Settings, inbound_ready: asyncio.Event) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        inbound_ready: asyncio.Event,
+        status: WorkerStatus | None = None,
+    ) -> None:
         self.settings = settings
+        self.status = status or WorkerStatus()
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self._inbound_ready = inbound_ready
@@ -186,12 +205,31 @@ class WorkerSupervisor:
             theirs.close()
         self._close_channel()
         self._channel = ours
+        self.status.running = False
+        asyncio.get_running_loop().add_reader(ours.fileno(), self._heard, ours)
         log.info("started worker process %d", self.process.pid)
+
+    def _heard(self, channel: socket.socket) -> None:
+        """The worker says it runs the queues (`READY`); its end closing means it is gone."""
+        try:
+            data = channel.recv(64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if READY in data:
+            self.status.running = True
+        if not data:
+            self.status.running = False
+            asyncio.get_running_loop().remove_reader(channel.fileno())
 
     def _close_channel(self) -> None:
         if self._channel is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._channel.fileno())
             self._channel.close()
             self._channel = None
+        self.status.running = False
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()
@@ -201,6 +239,7 @@ class WorkerSupervisor:
             process = self.process
             if process is not None:
                 code = await process.wait()
+                self.status.running = False
                 if self._stopping:
                     return
                 if loop.time() - started_at >= HEALTHY_RUN:
@@ -318,6 +357,8 @@ async def _work(settings: Settings, channel: socket.socket) -> int:
         _listen(channel, runtime, stop_because)
         runtime.start("cache-epochs", watch_epochs)
         start_queue_workers(runtime, settings, session)
+        with contextlib.suppress(OSError):
+            channel.send(READY)  # /healthz of the web process now says "running"
         log.info(
             "worker process %d running the inbound queue, deliveries and housekeeping"
             " (database %s)",

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from fedgroup.config import load_settings, settings_as_values, settings_from_values
@@ -138,6 +139,35 @@ async def test_a_killed_worker_is_restarted_and_follows_are_still_accepted(
     log = server.log_text()
     assert f"worker process {worker} was killed by SIGKILL; starting another in 1 s" in log
     assert server.running
+
+
+async def _worker_health(server: ServerProcess) -> str | None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.url("/healthz")) as response,
+    ):
+        return (await response.json()).get("worker")
+
+
+async def test_healthz_says_whether_a_worker_runs_the_queues(server: ServerProcess) -> None:
+    """An operator's monitor (and a benchmark) can tell a server whose queues are being
+    worked from one whose worker is (re)starting."""
+    deadline = time.monotonic() + ACCEPT_WITHIN
+    while await _worker_health(server) != "running":  # noqa: ASYNC110 - polling over HTTP
+        assert time.monotonic() < deadline, server.log_tail()
+        await asyncio.sleep(0.05)
+    (worker,) = server.worker_pids()
+    os.kill(worker, signal.SIGKILL)
+    # Dead, then restarted after 1 s: "starting" in between, then "running" again.
+    seen = set()
+    deadline = time.monotonic() + ACCEPT_WITHIN
+    while time.monotonic() < deadline:
+        health = await _worker_health(server)
+        seen.add(health)
+        if health == "running" and server.worker_pids() not in ([], [worker]):
+            break
+        await asyncio.sleep(0.05)
+    assert seen >= {"starting", "running"}, (seen, server.log_tail())
 
 
 async def test_sigterm_stops_both_processes_with_exit_0(server: ServerProcess) -> None:

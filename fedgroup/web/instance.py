@@ -6,7 +6,7 @@ from aiohttp import web
 from tortoise import connections
 
 from ..activitypub.actors import instance_actor_document
-from ..app_keys import RUNTIME, SETTINGS
+from ..app_keys import RUNTIME, SETTINGS, WORKER_STATUS
 from ..storage.models import ActivityState, DeliveryState
 from .negotiation import activity_response
 
@@ -50,14 +50,16 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "error", "database": f"unreachable: {type(exc).__name__}"}, status=503
         )
-    return web.json_response(
-        {
-            "status": "ok",
-            "database": "ok",
-            "queues": {
-                "inbound": inbound,
-                "deliveries_queued": queued,
-                "deliveries_retrying": retrying,
-            },
-        }
-    )
+    health: dict[str, object] = {
+        "status": "ok",
+        "database": "ok",
+        "queues": {
+            "inbound": inbound,
+            "deliveries_queued": queued,
+            "deliveries_retrying": retrying,
+        },
+    }
+    worker = request.app.get(WORKER_STATUS)
+    if worker is not None:  # separate mode: is anyone working the queues?
+        health["worker"] = "running" if worker.running else "starting"
+    return web.json_response(health)
