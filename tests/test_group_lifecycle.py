@@ -242,12 +242,25 @@ async def test_delete_reaches_every_member_server_then_the_address_is_gone(world
     assert (await get(server.group_url("circle")))[0] == 200
 
 
+async def recorded(*states: DeliveryState, within: float = 10.0) -> None:
+    """Until the group Delete's deliveries are in exactly these states."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        now = await Delivery.filter(activity__type="Delete").values_list("state", flat=True)
+        if sorted(now) == sorted(states):
+            return
+        assert asyncio.get_running_loop().time() < deadline, now
+        await asyncio.sleep(0.05)
+
+
 async def test_a_delete_given_up_on_settles_by_the_sweep(world):
     server, masto, lemmy = world
     masto.inbox_responder = status_sequence(503, then=503)
     await lifecycle.delete_group(server.settings, "circle")
     await masto.wait_for(lambda p: of_type("Delete")(p) and p.status == 503, timeout=10)
     await lemmy.wait_for(of_type("Delete"), timeout=10)
+    # What each answer came to is recorded after the answer (a success in the background).
+    await recorded(DeliveryState.DELIVERED, DeliveryState.RETRYING)
     assert not await lifecycle.finish_settled_deletions()
     # A week later the delivery worker gives up on the dead server.
     await Delivery.filter(state=DeliveryState.RETRYING).update(state=DeliveryState.FAILED)
