@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
-from collections.abc import Awaitable, Callable
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -83,10 +86,32 @@ async def read_line(stream: TextIO) -> str:
 
     loop.add_reader(fd, wake)
     try:
-        await readable
+        with _ctrl_c_wakes_the_loop(loop):
+            await readable
     finally:
         loop.remove_reader(fd)
     return stream.readline()
+
+
+@contextlib.contextmanager
+def _ctrl_c_wakes_the_loop(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """While the loop waits for a person, Ctrl-C is handled through the loop itself.
+
+    asyncio.run's own SIGINT handler runs only when the main thread runs Python; a signal
+    the kernel hands to another thread (the database's, idle) sets a flag and nothing wakes
+    the main thread from its wait: the prompt then ignored Ctrl-C for good. A handler added
+    to the loop also wakes it (a byte on its self-pipe), whichever thread got the signal;
+    it calls the handler that was there, so the interruption is reported as before."""
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop.add_signal_handler(signal.SIGINT, previous, signal.SIGINT, None)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
 
 
 Handler = Callable[[argparse.Namespace, CommandContext], Awaitable[Reply]]
