@@ -88,6 +88,24 @@ def _to_another_thread(pid: int) -> None:
 _SYS_TGKILL = 234  # x86_64; the test is skipped elsewhere
 
 
+def _as_from_a_shell() -> None:
+    """In the child, before it runs: Ctrl-C handled and not blocked, as an interactive shell
+    starts a command. The test runner's process is no terminal: what it ignores or blocks
+    (its workers are driven over pipes) must not be what the CLI is tested with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _signal_state(pid: int) -> str:
+    """The kernel's view of a process's signals, for a failure message."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return ", ".join(
+        line
+        for line in lines
+        if line.startswith(("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"))
+    )
+
+
 def _send_to_process(pid: int) -> None:
     os.kill(pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
 
@@ -116,8 +134,10 @@ def test_ctrl_c_at_the_delete_confirmation_exits_at_once(fedgroup_env, ctrl_c):
         stdin=terminal,
         stdout=subprocess.PIPE,
         stderr=terminal,
+        preexec_fn=_as_from_a_shell,
     )
     os.close(terminal)
+    signals = ""
     try:
         prompt = b"Type the group's name to confirm: "
         shown = _read_until(controller, prompt, time.monotonic() + 30)
@@ -125,6 +145,7 @@ def test_ctrl_c_at_the_delete_confirmation_exits_at_once(fedgroup_env, ctrl_c):
         try:
             code = process.wait(timeout=EXIT_AFTER_CTRL_C)
         except subprocess.TimeoutExpired:
+            signals = _signal_state(process.pid)
             process.send_signal(signal.SIGABRT)
             process.wait(timeout=10)
             code = None
@@ -143,7 +164,7 @@ def test_ctrl_c_at_the_delete_confirmation_exits_at_once(fedgroup_env, ctrl_c):
             process.wait()
         os.close(controller)
     text = (shown + rest).decode(errors="replace").replace("\r", "")
-    assert code is not None, f"no exit within {EXIT_AFTER_CTRL_C} s of Ctrl-C:\n{text}"
+    assert code is not None, f"no exit within {EXIT_AFTER_CTRL_C} s of Ctrl-C ({signals}):\n{text}"
     assert code == 130, text
     assert text.rstrip("\n").splitlines()[-1] == "error: interrupted", text
     assert "Traceback" not in text

@@ -107,9 +107,13 @@ def _ctrl_c_wakes_the_loop(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
         yield
         return
     loop.add_signal_handler(signal.SIGINT, previous, signal.SIGINT, None)
+    # A parent that blocked SIGINT (a supervisor driving us over pipes) would keep Ctrl-C
+    # pending for ever: a person at a terminal means it to arrive.
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         yield
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         loop.remove_signal_handler(signal.SIGINT)
         signal.signal(signal.SIGINT, previous)
 
