@@ -95,27 +95,10 @@ async def record_answer(
 ) -> None:
     """`host` answered a delivery with a non-5xx status (it is alive); when
     `signature_scheme` is given, that scheme's signature was accepted: use it next time."""
-    if host not in await _failing_hosts() and _ANSWERED.get(host) == (signature_scheme,):
-        return  # healthy, and recorded as such less than a minute ago
-    now = now or utc_now()
-    instance = await _instance(host)
-    was_failing = instance.first_failure_at is not None
-    changes: dict[str, object] = {
-        "last_success_at": now,
-        "first_failure_at": None,
-        "unreachable_since": None,
-    }
-    if signature_scheme is not None:
-        changes["signature_scheme"] = signature_scheme
-        _SCHEMES.put(host, (signature_scheme,))
-    await Instance.filter(id=instance.id).update(**changes)
-    (await _failing_hosts()).discard(host)
-    _ANSWERED.put(host, (signature_scheme,))
-    if was_failing:
-        await make_host_due(host, now=now, only_host_failures=True)
+    await record_answers({host: signature_scheme}, now=now)
 
 
-async def record_answers(answers: dict[str, str | None]) -> None:
+async def record_answers(answers: dict[str, str | None], *, now: datetime | None = None) -> None:
     """What `record_answer` does, for many hosts at once (host -> accepted scheme or None):
     a few statements in all, not a few per host, for a post reaching a thousand servers."""
     failing = await _failing_hosts()
@@ -126,7 +109,7 @@ async def record_answers(answers: dict[str, str | None]) -> None:
     }
     if not todo:
         return
-    now = utc_now()
+    now = now or utc_now()
     known = dict(await Instance.filter(host__in=list(todo)).values_list("host", "first_failure_at"))
     missing = [host for host in todo if host not in known]
     if missing:
