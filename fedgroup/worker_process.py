@@ -45,7 +45,7 @@ from .pipeline.claims import release_claims_of_dead_predecessor
 from .pipeline.delivery import delivery_worker
 from .pipeline.inbound import run_inbound_worker
 from .pipeline.intake import json_limits, ld_limits
-from .runtime import Runtime
+from .runtime import Runtime, cancel_and_wait
 from .service.cache_epochs import watch_epochs
 from .service.housekeeping import run_housekeeping
 from .service.instance import ensure_instance_key, instance_fetcher, user_agent
@@ -128,12 +128,7 @@ class WorkerSupervisor:
         """SIGTERM the worker and wait for it; SIGKILL if it takes longer than `timeout`.
         Returns its exit status (None if none was running)."""
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_and_wait(self._tasks)
         process, self.process = self.process, None
         code = None
         if process is not None:
