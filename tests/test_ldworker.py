@@ -93,3 +93,56 @@ async def test_a_worker_that_cannot_start_is_a_refusal(monkeypatch):
     with pytest.raises(ldworker.LdRefused, match="could not start"):
         await ldworker.verify_and_compact(activity(), generate_rsa_key_pair()[1], LIMITS)
     assert ldworker._busy == 0
+
+
+async def test_signatures_asked_for_together_share_round_trips_and_fail_alone(monkeypatch):
+    """A busy group's announces are signed in batches; a document that cannot be signed
+    is refused on its own, and every other one still gets its own valid signature."""
+    private_pem, public_pem = generate_rsa_key_pair()
+    requests: list[int] = []
+    real_call = ldworker._call
+
+    async def counted(op, args, limits, **kwargs):
+        requests.append(len(args.get("items", [None])))
+        return await real_call(op, args, limits, **kwargs)
+
+    monkeypatch.setattr(ldworker, "_call", counted)
+    docs = [activity(id=f"https://a.example/activities/{i}") for i in range(40)]
+    docs[17] = {**docs[17], "@context": [AS, "https://evil.example/context.jsonld"]}
+    results = await asyncio.gather(
+        *(
+            ldworker.sign(doc, private_key_pem=private_pem, key_id=KEY_ID, limits=LIMITS)
+            for doc in docs
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[17], ldworker.LdRefused) and "not bundled" in results[17].reason
+    public = load_public_pem(public_pem)
+    for i, signed in enumerate(results):
+        if i != 17:
+            assert signed["id"] == f"https://a.example/activities/{i}"
+            assert ldsig.verify_document(signed, public)
+    assert sum(requests) == 40
+    assert len(requests) < 40 and max(requests) <= ldworker.MAX_SIGN_BATCH
+
+
+async def test_a_call_waiting_for_the_child_is_not_overtaken_by_later_ones():
+    """Children go to waiting calls in arrival order: before, a woken call could lose the
+    child to a newcomer again and again, and wait seconds under a steady load."""
+    ldworker.shutdown()
+    _private_pem, public_pem = generate_rsa_key_pair()
+    doc = activity()
+    order: list[int] = []
+
+    async def verify(n: int) -> None:
+        await ldworker.verify_and_compact(doc, public_pem, LIMITS)
+        order.append(n)
+
+    first = asyncio.create_task(verify(0))
+    await asyncio.sleep(0)  # it holds the only child
+    waiting = [asyncio.create_task(verify(n)) for n in range(1, 4)]
+    await asyncio.sleep(0)
+    await first
+    late = [asyncio.create_task(verify(n)) for n in range(4, 8)]  # arrive as 1 gets the child
+    await asyncio.gather(*waiting, *late)
+    assert order == list(range(8))

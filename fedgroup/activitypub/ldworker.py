@@ -31,8 +31,9 @@ import struct
 import subprocess
 import sys
 import time
+import weakref
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ from .keys import load_private_key, load_public_pem
 
 log = logging.getLogger(__name__)
 
-_POLL_FALLBACK = 0.5  # seconds: a waiter looks again even if no wake-up reached it
 _NICENESS = 10
 _HEADER = struct.Struct(">I")  # each message: its length, then that much JSON
 
@@ -77,7 +77,20 @@ def _sign(doc: dict[str, Any], private_key_pem: str, key_id: str) -> dict[str, A
     return ldsig.sign_document(doc, private_key=load_private_key(private_key_pem), key_id=key_id)
 
 
-_OPERATIONS = {"verify_and_compact": _verify_and_compact, "sign": _sign}
+def _sign_many(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item (`_sign`'s arguments) signed on its own: one that fails is refused alone."""
+    answers: list[dict[str, Any]] = []
+    for item in items:
+        try:
+            answers.append({"result": _sign(**item)})
+        except jsonld.JsonLdProcessingError as exc:
+            answers.append({"refused": str(exc)})
+        except Exception as exc:  # this document's failure, not the batch's
+            answers.append({"refused": f"{type(exc).__name__}: {exc}"})
+    return answers
+
+
+_OPERATIONS = {"verify_and_compact": _verify_and_compact, "sign": _sign, "sign_many": _sign_many}
 
 
 def _read_exactly(fd: int, size: int) -> bytes:
@@ -142,6 +155,7 @@ class _Child:
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.requests, self.replies = self.process.stdin, self.process.stdout
+        os.set_blocking(self.requests.fileno(), False)
         os.set_blocking(self.replies.fileno(), False)
 
     def alive(self) -> bool:
@@ -159,40 +173,65 @@ class _Child:
 
 _idle: list[_Child] = []
 _busy = 0
-#: Calls waiting for a free child, woken one at a time as children come back (each on its
-#: own event loop: several servers may share this process's children).
-_waiting: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+#: Calls waiting for a child, first come first served: a child that comes back is handed to
+#: the oldest waiter directly (on the waiter's own event loop: several servers may share
+#: this process's children), never left idle for a newcomer to take. Before, a woken waiter
+#: raced every newcomer for the child and went to the back of the line when it lost: under
+#: a steady stream of posts a few calls waited seconds, and the inbound batch waiting for
+#: them stalled with them.
+_waiting: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[_Child | None]]] = deque()
 
 
-def _wake_one() -> None:
+def _hand_over(child: _Child | None) -> None:
+    """Give `child` (None: a child slot freed, no process) to the oldest waiter still waiting,
+    or put it back when nobody waits."""
+    global _busy
     while _waiting:
         loop, waiter = _waiting.popleft()
-        if loop.is_closed():
+        if loop.is_closed() or waiter.done():
             continue
-        loop.call_soon_threadsafe(lambda w=waiter: w.done() or w.set_result(None))
+
+        def deliver(waiter: asyncio.Future[_Child | None] = waiter) -> None:
+            if waiter.done():  # it gave up meanwhile: the next in line gets the child
+                _hand_over(child)
+            else:
+                waiter.set_result(child)
+
+        loop.call_soon_threadsafe(deliver)
         return
+    if child is not None:
+        _busy -= 1
+        _idle.append(child)
 
 
 async def _wait_for_child(workers: int, deadline: float, budget: float) -> _Child:
-    child = _take_child(workers)
+    if not _waiting:  # nobody is ahead of this call
+        child = _take_child(workers)
+        if child is not None:
+            return child
     loop = asyncio.get_running_loop()
-    while child is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise LdRefused(f"no JSON-LD worker free within {budget:g} s")
-        waiter: asyncio.Future[None] = loop.create_future()
+    while True:
+        waiter: asyncio.Future[_Child | None] = loop.create_future()
         entry = (loop, waiter)
         _waiting.append(entry)
+        handed: _Child | None = None
         try:
-            # Woken when a child comes back; the poll is only a safety net.
-            await asyncio.wait_for(asyncio.shield(waiter), min(remaining, _POLL_FALLBACK))
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                handed = await asyncio.shield(waiter)
         except TimeoutError:
-            pass
+            raise LdRefused(f"no JSON-LD worker free within {budget:g} s") from None
         finally:
             with contextlib.suppress(ValueError):
                 _waiting.remove(entry)
+            if handed is None and waiter.done() and not waiter.cancelled():
+                _hand_over(waiter.result())  # handed to us as we gave up: pass it on
+            waiter.cancel()
+        if handed is not None:
+            return handed
+        # A slot freed without a process (a replacement could not start): start one.
         child = _take_child(workers)
-    return child
+        if child is not None:
+            return child
 
 
 def _take_child(workers: int) -> _Child | None:
@@ -219,27 +258,43 @@ def _take_child(workers: int) -> _Child | None:
 
 
 async def _send(child: _Child, payload: bytes) -> None:
-    """Write one request; the child reads its stdin whenever it is idle, as it is now."""
-    frame = _HEADER.pack(len(payload)) + payload
-    await asyncio.to_thread(_write_all, child.requests, frame)
+    """Write one request from the event loop: the child is idle and reading, so the pipe
+    takes most frames at once; a frame bigger than the pipe's buffer waits for room.
 
-
-def _write_all(pipe: Any, frame: bytes) -> None:
-    pipe.write(frame)
-    pipe.flush()
+    (A thread used to write it: with the loop busy, handing the write to a thread and back
+    cost several milliseconds of waiting for the GIL on each call, more than the signature.)"""
+    loop = asyncio.get_running_loop()
+    fd = child.requests.fileno()
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            pass
+        if not view:
+            return
+        writable: asyncio.Future[None] = loop.create_future()
+        loop.add_writer(fd, lambda f=writable: f.done() or f.set_result(None))
+        try:
+            await writable
+        finally:
+            loop.remove_writer(fd)
 
 
 def _give_back(child: _Child, *, healthy: bool) -> None:
     global _busy
-    _busy -= 1
     if healthy:
-        _idle.append(child)
-    else:
-        child.kill()
-        # Its replacement starts now, so the next call does not also wait for Python to start.
-        with contextlib.suppress(OSError):
-            _idle.append(_Child())
-    _wake_one()
+        _hand_over(child)
+        return
+    child.kill()
+    # Its replacement starts now, so the next call does not also wait for Python to start.
+    try:
+        replacement = _Child()
+    except OSError:
+        _busy -= 1
+        _hand_over(None)
+        return
+    _hand_over(replacement)
 
 
 async def _read_frame(child: _Child, deadline: float) -> bytes:
@@ -269,20 +324,23 @@ async def _read_frame(child: _Child, deadline: float) -> bytes:
     return buffer
 
 
-async def _call(op: str, args: dict[str, Any], doc: dict[str, Any], limits: LdLimits) -> Any:
-    started = time.monotonic()
-    deadline = started + limits.time_budget
-    payload = json.dumps({"op": op, "args": {"doc": doc, **args}}).encode("utf-8")
+async def _call(
+    op: str, args: dict[str, Any], limits: LdLimits, *, what: str, deadline: float | None = None
+) -> Any:
+    """One request to a free child, answered by `deadline` (by default the time budget from
+    now, waiting for the child included) or refused."""
+    if deadline is None:
+        deadline = time.monotonic() + limits.time_budget
+    payload = json.dumps({"op": op, "args": args}).encode("utf-8")
     child = await _wait_for_child(limits.workers, deadline, limits.time_budget)
     healthy = False
     try:
-        await _send(child, payload)
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+            await _send(child, payload)
         raw = await _read_frame(child, deadline)
         healthy = True
     except TimeoutError:
-        log.warning(
-            "JSON-LD %s of %s took over %g s: worker killed", op, doc.get("id"), limits.time_budget
-        )
+        log.warning("JSON-LD %s of %s took over %g s: worker killed", op, what, limits.time_budget)
         raise LdRefused(f"JSON-LD processing over its {limits.time_budget:g} s budget") from None
     except (EOFError, OSError) as exc:
         raise LdRefused(f"JSON-LD worker failed: {type(exc).__name__}") from None
@@ -309,17 +367,104 @@ async def verify_and_compact(
     """The document reduced to what its RsaSignature2017 covers (see
     `jsonld.compact_known_terms`) if the signature verifies with the key, else None."""
     _check_size(doc, limits)
-    return await _call("verify_and_compact", {"public_key_pem": public_key_pem}, doc, limits)
+    args = {"doc": doc, "public_key_pem": public_key_pem}
+    return await _call("verify_and_compact", args, limits, what=str(doc.get("id")))
+
+
+#: At most this many signatures go to a child in one request.
+MAX_SIGN_BATCH = 32
+
+
+@dataclass
+class _SignRequest:
+    item: dict[str, Any]  # `_sign`'s arguments
+    size: int
+    deadline: float
+    done: asyncio.Future[dict[str, Any]]
+
+
+@dataclass
+class _SignQueue:
+    """The signatures asked for on one event loop and not yet sent to a child."""
+
+    waiting: deque[_SignRequest] = field(default_factory=deque)
+    senders: int = 0
+
+
+_sign_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SignQueue] = (
+    weakref.WeakKeyDictionary()
+)
+_senders: set[asyncio.Task[None]] = set()
 
 
 async def sign(
     doc: dict[str, Any], *, private_key_pem: str, key_id: str, limits: LdLimits
 ) -> dict[str, Any]:
     """A copy of `doc` with an RsaSignature2017 signature by `key_id` (see
-    `ldsig.sign_document`)."""
-    _check_size(doc, limits)
-    args = {"private_key_pem": private_key_pem, "key_id": key_id}
-    return await _call("sign", args, doc, limits)
+    `ldsig.sign_document`).
+
+    Signatures asked for while the children are busy are sent together, up to
+    `MAX_SIGN_BATCH` (and `limits.max_bytes` of documents) per request: a post announced in
+    a busy group waited for a child's round trip, a few milliseconds of handing over,
+    for each of its signatures; now the round trip is shared, as a group commit shares a
+    flush. Each signature still gets its own answer, and its budget counts from this call."""
+    size = _document_size(doc)
+    if size > limits.max_bytes:
+        raise LdRefused(f"document over {limits.max_bytes} bytes: not canonicalized")
+    loop = asyncio.get_running_loop()
+    queue = _sign_queues.setdefault(loop, _SignQueue())
+    item = {"doc": doc, "private_key_pem": private_key_pem, "key_id": key_id}
+    request = _SignRequest(item, size, time.monotonic() + limits.time_budget, loop.create_future())
+    queue.waiting.append(request)
+    if queue.senders < limits.workers:
+        queue.senders += 1
+        sender = loop.create_task(_send_signatures(queue, limits), name="ld-signatures")
+        _senders.add(sender)
+        sender.add_done_callback(_senders.discard)
+    return await request.done
+
+
+def _next_batch(queue: _SignQueue, limits: LdLimits) -> list[_SignRequest]:
+    batch: list[_SignRequest] = []
+    total = 0
+    while queue.waiting and len(batch) < MAX_SIGN_BATCH:
+        request = queue.waiting[0]
+        if batch and total + request.size > limits.max_bytes:
+            break
+        queue.waiting.popleft()
+        if not request.done.done():  # its caller may have given up
+            batch.append(request)
+            total += request.size
+    return batch
+
+
+async def _send_signatures(queue: _SignQueue, limits: LdLimits) -> None:
+    """Send what waits, batch after batch, until nothing does."""
+    try:
+        while queue.waiting:
+            batch = _next_batch(queue, limits)
+            if not batch:
+                continue
+            try:
+                answers = await _call(
+                    "sign_many",
+                    {"items": [request.item for request in batch]},
+                    limits,
+                    what=f"{len(batch)} documents",
+                    deadline=min(request.deadline for request in batch),
+                )
+            except Exception as exc:
+                reason = exc.reason if isinstance(exc, LdRefused) else type(exc).__name__
+                answers = [{"refused": reason}] * len(batch)
+            for request, answer in zip(batch, answers, strict=True):
+                if request.done.done():
+                    continue
+                if "refused" in answer:
+                    request.done.set_exception(LdRefused(answer["refused"]))
+                else:
+                    request.done.set_result(answer["result"])
+    finally:
+        queue.senders -= 1
 
 
 def warm_up(limits: LdLimits) -> None:
