@@ -42,9 +42,10 @@ from ..activitypub.backoff import (
     parse_retry_after,
 )
 from ..activitypub.hosts import host_or_none
-from ..activitypub.httpsig import Scheme, is_signature_rejection, sign_request
+from ..activitypub.httpsig import Scheme, is_signature_rejection
 from ..activitypub.keys import load_private_key
 from ..activitypub.netguard import ForbiddenAddress, UnsafeURL, check_url
+from ..activitypub.signer import sign_request_off_loop
 from ..caching import BoundedCache
 from ..config import Settings
 from ..service.instances import InstanceLiveness
@@ -685,7 +686,7 @@ class DeliveryWorker:
     async def _post(
         self, inbox: str, body: bytes, key_id: str, private_pem: str, scheme: Scheme
     ) -> SendResult:
-        headers = sign_request(
+        headers = await sign_request_off_loop(
             "POST",
             inbox,
             {"Content-Type": ACTIVITY_JSON},
