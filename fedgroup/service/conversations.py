@@ -207,7 +207,9 @@ async def receive_post(settings: Settings, fetcher: Fetcher, activity: dict[str,
     if is_vote(obj):
         await polls.receive_vote(settings, fetcher, activity, obj)
         return []
-    placement = await threads.place(fetcher, obj, fetch=await may_post_somewhere(settings, actor))
+    # Only a reply can make us fetch (its missing ancestors); a top-level post skips the query.
+    may_fetch = in_reply_to(obj) is not None and await may_post_somewhere(settings, actor)
+    placement = await threads.place(fetcher, obj, fetch=may_fetch)
     groups = await groups_addressed(settings, activity, obj, placement)
     if not groups:
         raise Refused("not addressed to a group here")
