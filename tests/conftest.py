@@ -12,6 +12,7 @@ import pytest
 
 from fedgroup.storage.db import close_database, open_database
 from tests.fakes.fixtures import Corpus
+from tests.fakes.template_db import fresh_database
 
 # -- the conformance suite -------------------------------------------------------------------
 #
@@ -169,8 +170,9 @@ def conformance_corpus(pytestconfig: pytest.Config) -> Corpus:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    """A SQLite URL for a fresh file under the test's tmp_path (nothing opened yet)."""
-    return f"sqlite://{tmp_path}/db.sqlite3"
+    """A SQLite URL for a new, empty, migrated database under the test's tmp_path (a copy of
+    one migrated per test process: see tests/fakes/template_db.py)."""
+    return f"sqlite://{fresh_database(tmp_path / 'db.sqlite3')}"
 
 
 @pytest.fixture

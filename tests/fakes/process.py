@@ -40,6 +40,8 @@ from typing import Any, Self
 
 import aiohttp
 
+from .template_db import fresh_database
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_CLI = REPO_ROOT / "admin_cli.py"
 STARTUP_TIMEOUT = 30.0
@@ -264,6 +266,10 @@ class ServerProcess(ChildProcessContext):
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
+        if work_dir.is_dir() and self.env["FEDGROUP_DATABASE_URL"] == (
+            f"sqlite://{self.database_path}"
+        ):
+            fresh_database(self.database_path)  # migrated once per test process
         self.admin = AdminCli(self.env)
         self.runs = 0
         self.exit_code: int | None = None  # of the last run, once it has ended

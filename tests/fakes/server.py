@@ -16,6 +16,8 @@ from fedgroup.config import Settings, load_settings
 from fedgroup.storage.models import Group, MembershipMode, Visibility
 from fedgroup.web.connections import listen, runner_options
 
+from .template_db import fresh_database
+
 
 class FedgroupServer:
     """`async with FedgroupServer(tmp_path) as server:` — the app served on 127.0.0.1."""
@@ -27,7 +29,7 @@ class FedgroupServer:
         self.port = self._sock.getsockname()[1]
         environ = {
             "FEDGROUP_BASE_URL": f"http://127.0.0.1:{self.port}",
-            "FEDGROUP_DATABASE_URL": f"sqlite://{tmp_path}/fedgroup.sqlite3",
+            "FEDGROUP_DATABASE_URL": f"sqlite://{fresh_database(tmp_path / 'fedgroup.sqlite3')}",
             "FEDGROUP_ALLOW_PRIVATE_NETWORK": "1",
             "FEDGROUP_PORT": str(self.port),
         }
