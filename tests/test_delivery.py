@@ -37,6 +37,7 @@ from fedgroup.storage.db import close_database, open_database
 from fedgroup.storage.models import Delivery, DeliveryState, Group, Instance
 from tests.fakes import FakeInstance, status_sequence
 from tests.fakes.instance import next_loopback_address
+from tests.fakes.template_db import fresh_database
 
 SETTINGS = Settings(
     base_url="http://groups.test",
@@ -52,7 +53,7 @@ TIMING = DeliveryTiming(
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[None]:
-    await open_database(f"sqlite://{tmp_path}/db.sqlite3")
+    await open_database(f"sqlite://{fresh_database(tmp_path / 'db.sqlite3')}")
     yield
     await close_database()
 

@@ -26,13 +26,14 @@ from fedgroup.service.outbound import (
 from fedgroup.storage.db import close_database, open_database
 from fedgroup.storage.models import Activity, Delivery, DeliveryState, Group, Instance
 from tests.fakes import FakeInstance
+from tests.fakes.template_db import fresh_database
 
 SETTINGS = Settings(base_url="https://groups.test", allow_private_network=True)
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[None]:
-    await open_database(f"sqlite://{tmp_path}/db.sqlite3")
+    await open_database(f"sqlite://{fresh_database(tmp_path / 'db.sqlite3')}")
     yield
     await close_database()
 

@@ -17,6 +17,7 @@ from fedgroup.activitypub.keys import generate_rsa_key_pair
 from fedgroup.app import create_app
 from fedgroup.config import load_settings
 from fedgroup.storage.models import Group, Membership, MembershipState, RemoteActor
+from tests.fakes.template_db import fresh_database
 
 BASE = "https://groups.example"
 ACTOR = f"{BASE}/groups/jazzpiano"
@@ -35,7 +36,7 @@ async def client(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[TestClien
     settings = load_settings(
         environ={
             "FEDGROUP_BASE_URL": BASE,
-            "FEDGROUP_DATABASE_URL": f"sqlite://{tmp_path}/db.sqlite3",
+            "FEDGROUP_DATABASE_URL": f"sqlite://{fresh_database(tmp_path / 'db.sqlite3')}",
         }
     )
     test_client = await aiohttp_client(create_app(settings))

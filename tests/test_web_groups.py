@@ -30,6 +30,7 @@ from fedgroup.storage.models import (
     Visibility,
 )
 from tests.fakes.fixtures import Corpus
+from tests.fakes.template_db import fresh_database
 
 BASE = "https://groups.example"
 AS_JSON = "application/activity+json"
@@ -49,7 +50,7 @@ async def client(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[TestClien
     settings = load_settings(
         environ={
             "FEDGROUP_BASE_URL": BASE,
-            "FEDGROUP_DATABASE_URL": f"sqlite://{tmp_path}/db.sqlite3",
+            "FEDGROUP_DATABASE_URL": f"sqlite://{fresh_database(tmp_path / 'db.sqlite3')}",
         }
     )
     test_client = await aiohttp_client(create_app(settings))

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fedgroup.app import create_app
 from fedgroup.config import load_settings
 from fedgroup.storage.models import Activity, Delivery, DeliveryState, ServerKey
+from tests.fakes.template_db import fresh_database
 
 BASE = "https://groups.example"
 AS_JSON = "application/activity+json"
@@ -45,7 +46,7 @@ async def serve(tmp_path: Path, aiohttp_server: Any) -> AsyncIterator[Serve]:
     async def start(probe: bool = False, **env: str) -> TestServer:
         environ = {
             "FEDGROUP_BASE_URL": BASE,
-            "FEDGROUP_DATABASE_URL": f"sqlite://{tmp_path}/db.sqlite3",
+            "FEDGROUP_DATABASE_URL": f"sqlite://{fresh_database(tmp_path / 'db.sqlite3')}",
             **env,
         }
         app = create_app(load_settings(environ=environ))
