@@ -32,6 +32,15 @@ def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
     other.close()
 
 
+async def _another_writer(path: Path, seconds: float) -> threading.Thread:
+    """Start a writer that holds the lock for `seconds`; return once it holds it."""
+    held = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, seconds, held))
+    holder.start()
+    await asyncio.to_thread(held.wait)
+    return holder
+
+
 async def _ticks_while(work: asyncio.Future) -> int:
     """How many 10 ms ticks the loop ran while `work` was pending."""
     ticks = 0
@@ -63,10 +72,7 @@ async def test_a_locked_database_is_waited_for_while_the_loop_runs(tmp_path: Pat
     path = tmp_path / "db.sqlite3"
     await open_database(f"sqlite://{path}", durable_commits=False)
     try:
-        held = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.5, held))
-        holder.start()
-        await asyncio.to_thread(held.wait)
+        holder = await _another_writer(path, 0.5)
         started = time.monotonic()
         write = asyncio.ensure_future(
             Group.create(name="jazz", private_key_pem="k", public_key_pem="p")
@@ -86,10 +92,7 @@ async def test_a_lock_held_past_the_busy_timeout_is_an_error_not_a_hang(tmp_path
     path = tmp_path / "db.sqlite3"
     await open_database(f"sqlite://{path}?busy_timeout=300", durable_commits=False)
     try:
-        held = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 1.5, held))
-        holder.start()
-        await asyncio.to_thread(held.wait)
+        holder = await _another_writer(path, 1.5)
         started = time.monotonic()
         with pytest.raises(Exception, match="database is locked"):
             await Group.create(name="jazz", private_key_pem="k", public_key_pem="p")

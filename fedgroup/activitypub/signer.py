@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,21 +20,13 @@ from .httpsig import sign_request
 #: One thread per core, at most four: signing is pure CPU, more threads only queue.
 SIGNING_THREADS = max(1, min(4, os.cpu_count() or 1))
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _signing_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="http-signer")
-        return _pool
+#: Threads start on first use, so a process that never signs has none.
+_SIGNING_POOL = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="http-signer")
 
 
 async def sign_request_off_loop(*args: Any, **kwargs: Any) -> dict[str, str]:
     """`httpsig.sign_request`, run in a signing thread: the same headers, the loop kept free."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        _signing_pool(), functools.partial(sign_request, *args, **kwargs)
+        _SIGNING_POOL, functools.partial(sign_request, *args, **kwargs)
     )
